@@ -1,0 +1,381 @@
+"""Registration model: what a handler is, what it receives, and a `Router` that records them.
+
+Registration is plain data (`MethodSpec`, `TopicSpec`, `BindingSpec`) appended to a list owned
+by an `App` or a `Router`; nothing global. The decorators are sugar over the ``add_*`` methods
+and return the function unchanged, so handlers stay plain, typed and directly callable.
+A `Router` only records; ``app.include_router(router)`` replays its registrations onto the
+app (as Flask blueprints do), so handlers can live in several modules.
+
+Handlers take no argument or one. What the one argument receives is decided once, at
+registration, from its annotation: `starlette.requests.Request` gets the request, `bytes`
+the raw body, `CloudEvent` (topic handlers only) the whole event, anything else the
+JSON-decoded body (for topics: the event's ``data``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+import inspect
+import re
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias, TypeVar
+
+from starlette.requests import Request
+
+__all__ = [
+    "BindingSpec",
+    "CloudEvent",
+    "Inject",
+    "MethodSpec",
+    "Registration",
+    "Router",
+    "TopicSpec",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Routes the App always serves itself; a registration may not take them.
+RESERVED = frozenset(
+    (verb, path)
+    for path in ("/dapr/subscribe", "/dapr/config", "/healthz")
+    for verb in ("GET", "HEAD")
+)
+
+_CORE_ATTRS = frozenset(
+    {"id", "source", "type", "specversion", "datacontenttype", "topic", "pubsubname", "data", "data_base64"}
+)
+
+
+@dataclass(frozen=True)
+class CloudEvent:
+    """The CloudEvent a topic handler receives; Dapr's extra attributes go in `extensions`.
+
+    ``data_base64`` (binary and raw-payload events) is decoded into `data` as bytes.
+    """
+
+    id: str = ""
+    source: str = ""
+    type: str = ""
+    specversion: str = "1.0"
+    datacontenttype: str | None = None
+    topic: str | None = None
+    pubsubname: str | None = None
+    data: Any = None
+    extensions: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, event: Mapping[str, Any]) -> CloudEvent:
+        """Build from the JSON envelope the sidecar POSTs."""
+        data = event.get("data")
+        encoded = event.get("data_base64")
+        if isinstance(encoded, str):
+            try:
+                data = base64.b64decode(encoded)
+            except (binascii.Error, ValueError) as exc:
+                raise ValueError("data_base64 is not valid base64") from exc
+
+        def text(name: str) -> str | None:
+            value = event.get(name)
+            return None if value is None else str(value)
+
+        return cls(
+            id=text("id") or "",
+            source=text("source") or "",
+            type=text("type") or "",
+            specversion=text("specversion") or "1.0",
+            datacontenttype=text("datacontenttype"),
+            topic=text("topic"),
+            pubsubname=text("pubsubname"),
+            data=data,
+            extensions={k: v for k, v in event.items() if k not in _CORE_ATTRS},
+        )
+
+
+class Inject(enum.Enum):
+    """What a handler's single argument receives; decided once, at registration."""
+
+    NOTHING = "nothing"
+    REQUEST = "request"
+    BYTES = "bytes"
+    JSON = "json"
+    EVENT = "event"
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A service-invocation target: the sidecar calls ``VERB <path>`` on the app."""
+
+    name: str
+    path: str
+    methods: tuple[str, ...]
+    handler: Callable[..., Any]
+    inject: Inject
+
+    def endpoints(self) -> set[tuple[str, str]]:
+        verbs = set(self.methods) | ({"HEAD"} if "GET" in self.methods else set())
+        return {(verb, self.path) for verb in verbs}
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One handler of a subscription; handlers of one (pubsub, topic) form one subscription."""
+
+    pubsub: str
+    topic: str
+    path: str
+    handler: Callable[..., Any]
+    inject: Inject
+    match: str | None = None
+    priority: int = 0
+    dead_letter_topic: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    def endpoints(self) -> set[tuple[str, str]]:
+        return {("POST", self.path)}
+
+
+@dataclass(frozen=True)
+class BindingSpec:
+    """An input binding: the sidecar probes ``OPTIONS <path>`` then POSTs each event."""
+
+    name: str
+    path: str
+    handler: Callable[..., Any]
+    inject: Inject
+
+    def endpoints(self) -> set[tuple[str, str]]:
+        return {("POST", self.path), ("OPTIONS", self.path)}
+
+
+Registration: TypeAlias = MethodSpec | TopicSpec | BindingSpec
+
+
+class _Scaffold:
+    """Registration methods shared by `App` and `Router`."""
+
+    def __init__(self) -> None:
+        self._registrations: list[Registration] = []
+
+    @property
+    def registrations(self) -> tuple[Registration, ...]:
+        """Everything registered so far, in order."""
+        return tuple(self._registrations)
+
+    def _register(self, spec: Registration) -> None:
+        _check_conflicts(self._registrations, spec)
+        self._registrations.append(spec)
+
+    def include_router(self, router: Router) -> None:
+        """Replay a router's registrations here."""
+        for spec in router.registrations:
+            self._register(spec)
+
+    # -- service invocation -------------------------------------------------------------
+
+    def add_method(
+        self, name: str, handler: Callable[..., Any], *, methods: Iterable[str] = ("POST",)
+    ) -> None:
+        """Serve ``VERB /<name>`` for each verb in `methods` (a name may hold path params)."""
+        verbs = tuple(dict.fromkeys(m.upper() for m in methods))
+        if not verbs:
+            raise ValueError("methods must name at least one HTTP verb")
+        self._register(
+            MethodSpec(name, _path(name), verbs, handler, _injection(handler, allow_event=False))
+        )
+
+    def method(self, name: str | None = None, *, methods: Iterable[str] = ("POST",)) -> Callable[[F], F]:
+        """Decorator form of `add_method`; `name` defaults to the function's name."""
+        _no_bare_decorator(name, "method")
+        verbs = tuple(methods)
+
+        def decorator(func: F) -> F:
+            self.add_method(_func_name(func) if name is None else name, func, methods=verbs)
+            return func
+
+        return decorator
+
+    # -- pub/sub ------------------------------------------------------------------------
+
+    def add_topic(
+        self,
+        pubsub: str,
+        topic: str,
+        handler: Callable[..., Any],
+        *,
+        route: str | None = None,
+        match: str | None = None,
+        priority: int = 0,
+        dead_letter_topic: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        raw_payload: bool = False,
+    ) -> None:
+        """Subscribe `handler` to `topic` on the `pubsub` component.
+
+        With `match` (a CEL expression over ``event``) the handler is one routing rule of the
+        subscription; rules are tried by ascending `priority`, then registration order, and
+        the handler registered without `match` is the default. `dead_letter_topic`,
+        `metadata` and `raw_payload` belong to the subscription and must agree across its
+        handlers. The route defaults to ``/<pubsub>/<topic>`` (plus ``/<function name>`` for
+        rule handlers), with characters outside ``[A-Za-z0-9._~-]`` replaced by ``-``.
+        """
+        if not pubsub or not topic:
+            raise ValueError("pubsub and topic must be non-empty")
+        meta = dict(metadata or {})
+        if raw_payload:
+            meta["rawPayload"] = "true"
+        if route is None:
+            route = f"/{_slug(pubsub)}/{_slug(topic)}"
+            if match is not None:
+                route += f"/{_slug(_func_name(handler))}"
+        spec = TopicSpec(
+            pubsub=pubsub,
+            topic=topic,
+            path=_path(route),
+            handler=handler,
+            inject=_injection(handler, allow_event=True),
+            match=match,
+            priority=priority,
+            dead_letter_topic=dead_letter_topic,
+            metadata=meta,
+        )
+        self._register(spec)
+
+    def topic(
+        self,
+        pubsub: str,
+        topic: str,
+        *,
+        route: str | None = None,
+        match: str | None = None,
+        priority: int = 0,
+        dead_letter_topic: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        raw_payload: bool = False,
+    ) -> Callable[[F], F]:
+        """Decorator form of `add_topic`."""
+
+        def decorator(func: F) -> F:
+            self.add_topic(
+                pubsub,
+                topic,
+                func,
+                route=route,
+                match=match,
+                priority=priority,
+                dead_letter_topic=dead_letter_topic,
+                metadata=metadata,
+                raw_payload=raw_payload,
+            )
+            return func
+
+        return decorator
+
+    # -- input bindings -----------------------------------------------------------------
+
+    def add_binding(self, name: str, handler: Callable[..., Any], *, route: str | None = None) -> None:
+        """Receive events of input binding `name` (route = the name, as in Dapr, unless given)."""
+        if not name:
+            raise ValueError("binding name must be non-empty")
+        path = _path(name if route is None else route)
+        self._register(BindingSpec(name, path, handler, _injection(handler, allow_event=False)))
+
+    def binding(self, name: str, *, route: str | None = None) -> Callable[[F], F]:
+        """Decorator form of `add_binding`."""
+
+        def decorator(func: F) -> F:
+            self.add_binding(name, func, route=route)
+            return func
+
+        return decorator
+
+
+class Router(_Scaffold):
+    """Records registrations for ``app.include_router(router)`` (like a Flask blueprint)."""
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+_VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+# Fallback when annotations cannot be evaluated (e.g. names local to a function).
+_BY_NAME: dict[str, type] = {"Request": Request, "bytes": bytes, "CloudEvent": CloudEvent}
+
+
+def _injection(handler: Callable[..., Any], *, allow_event: bool) -> Inject:
+    """Decide what the handler's argument receives; fail now rather than per request."""
+    if not callable(handler):
+        raise TypeError(f"handler must be callable, got {handler!r}")
+    params = list(inspect.signature(handler).parameters.values())
+    first = next((p for p in params if p.kind in _POSITIONAL), None)
+    for p in params:
+        if p is not first and p.kind not in _VARIADIC and p.default is p.empty:
+            raise TypeError(
+                f"handler {_func_name(handler)!r} may take at most one argument without a default; "
+                f"{p.name!r} has none"
+            )
+    if first is None:
+        return Inject.NOTHING
+    annotation = _annotation(handler, first)
+    if isinstance(annotation, type):
+        if issubclass(annotation, Request):
+            return Inject.REQUEST
+        if issubclass(annotation, bytes):
+            return Inject.BYTES
+        if issubclass(annotation, CloudEvent):
+            if not allow_event:
+                raise TypeError("only topic handlers can take a CloudEvent")
+            return Inject.EVENT
+    return Inject.JSON
+
+
+def _annotation(handler: Callable[..., Any], param: inspect.Parameter) -> Any:
+    try:
+        hints = typing.get_type_hints(handler)
+    except Exception:  # unresolvable names, callables without __annotations__ ...
+        hints = {}
+    annotation = hints.get(param.name, param.annotation)
+    if isinstance(annotation, str):
+        annotation = _BY_NAME.get(annotation.rpartition(".")[2].strip(), annotation)
+    return annotation
+
+
+def _check_conflicts(existing: list[Registration], new: Registration) -> None:
+    taken = {ep for spec in existing for ep in spec.endpoints()} | RESERVED
+    clash = sorted(new.endpoints() & taken)
+    if clash:
+        verb, path = clash[0]
+        raise ValueError(f"{verb} {path} is already served; pass another name or route")
+    if not isinstance(new, TopicSpec):
+        return
+    for old in existing:
+        if not isinstance(old, TopicSpec) or (old.pubsub, old.topic) != (new.pubsub, new.topic):
+            continue
+        where = f"subscription {new.pubsub}/{new.topic}"
+        if old.match is None and new.match is None:
+            raise ValueError(f"{where} already has a default handler; give this one a match")
+        if old.dead_letter_topic and new.dead_letter_topic and old.dead_letter_topic != new.dead_letter_topic:
+            raise ValueError(f"{where}: conflicting dead_letter_topic values")
+        for key in old.metadata.keys() & new.metadata.keys():
+            if old.metadata[key] != new.metadata[key]:
+                raise ValueError(f"{where}: conflicting metadata {key!r}")
+
+
+def _path(route: str) -> str:
+    return "/" + route.lstrip("/")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._~-]+", "-", text)
+
+
+def _func_name(func: Callable[..., Any]) -> str:
+    return str(getattr(func, "__name__", type(func).__name__))
+
+
+def _no_bare_decorator(name: object, what: str) -> None:
+    if callable(name):
+        raise TypeError(f"use @app.{what}() with parentheses")

@@ -1,0 +1,4 @@
+"""``python -m tandem.sidecar`` runs ``tandemd``."""
+from .cli.daemon import main
+
+main()

@@ -1,0 +1,46 @@
+"""Response helpers shared by the API modules: Dapr's empty 204 and JSON bodies."""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..errors import DaprError
+
+__all__ = ["no_content", "json_response", "error_response", "read_json", "query_metadata"]
+
+_NO_CONTENT = 204
+
+
+def no_content() -> Response:
+    return Response(status_code=_NO_CONTENT)
+
+
+def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
+
+
+def error_response(error: DaprError) -> Response:
+    return json_response(error.to_json(), status=error.status)
+
+
+async def read_json(request: Request) -> Any:
+    """The request body as JSON; Dapr's 400 ERR_MALFORMED_REQUEST when it is not."""
+    body = await request.body()
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DaprError(400, "ERR_MALFORMED_REQUEST", f"failed deserializing HTTP body: {exc}") from None
+
+
+def query_metadata(request: Request) -> dict[str, str]:
+    """``?metadata.k=v`` parameters as request metadata (first value wins, as in Dapr)."""
+    found: dict[str, str] = {}
+    for key, value in request.query_params.multi_items():
+        if key.startswith("metadata.") and key[9:] not in found:
+            found[key[9:]] = value
+    return found

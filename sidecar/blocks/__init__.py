@@ -1,0 +1,1 @@
+"""Building blocks: the logic behind each API, free of HTTP."""

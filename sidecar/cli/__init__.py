@@ -1,0 +1,1 @@
+"""Command-line entry points: ``tandemd`` (the sidecar) and ``tandem`` (the CLI)."""

@@ -1,0 +1,81 @@
+"""Process plumbing shared by ``tandem run`` and ``tandem stop``: ports, groups, exit codes."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import time
+from collections.abc import Iterable
+
+import psutil
+
+__all__ = [
+    "free_port", "exit_status", "signal_group", "group_alive", "stop_group",
+    "is_alive", "wait_gone",
+]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nobody listens on right now (the kernel picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def exit_status(returncode: int) -> int:
+    """A shell-style exit status: ``-N`` (killed by signal N) becomes ``128 + N``."""
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def signal_group(pgid: int, sig: int) -> bool:
+    """Send ``sig`` to a whole process group; False if the group is already empty."""
+    try:
+        os.killpg(pgid, sig)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def group_alive(pgid: int) -> bool:
+    return signal_group(pgid, 0)
+
+
+async def stop_group(
+    proc: asyncio.subprocess.Process, grace: float, hurry: asyncio.Event | None = None
+) -> int:
+    """End ``proc`` and everything left in its process group: SIGTERM, then SIGKILL after ``grace``.
+
+    The children were started in their own session, so the group id is their pid.
+    Waiting also covers the group's other members (an app's workers), so none is
+    left orphaned. Setting ``hurry`` (a second Ctrl-C) skips the rest of the grace.
+    """
+    pgid = proc.pid
+    signal_group(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and not (hurry is not None and hurry.is_set()):
+        if proc.returncode is not None and not group_alive(pgid):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        signal_group(pgid, signal.SIGKILL)
+    return await proc.wait()
+
+
+def is_alive(proc: psutil.Process) -> bool:
+    """Running and not a zombie (a zombie is dead; only its parent has not reaped it yet)."""
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def wait_gone(procs: Iterable[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Poll until every process is gone; returns those still alive at the deadline."""
+    pending = list(procs)
+    deadline = time.monotonic() + timeout
+    while True:
+        pending = [p for p in pending if is_alive(p)]
+        if not pending or time.monotonic() >= deadline:
+            return pending
+        time.sleep(0.05)

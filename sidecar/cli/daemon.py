@@ -1,0 +1,75 @@
+"""``tandemd``: the sidecar alone, with daprd's flag names."""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from ..components.values import parse_size
+from ..config import DEFAULT_MAX_BODY_SIZE, RuntimeConfig
+from ..server import run
+
+__all__ = ["main"]
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+           "warning": logging.WARNING, "error": logging.ERROR, "fatal": logging.CRITICAL}
+
+
+def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.option("--app-id", default="", help="The id of the app this sidecar serves.")
+@click.option("--app-port", type=int, default=None, help="The port the app listens on (no app channel if omitted).")
+@click.option("--dapr-http-port", "http_port", type=int, default=3500, help="The port of the HTTP API (0 = any free port).")
+@click.option("--dapr-listen-addresses", default="127.0.0.1", help="Comma-separated addresses to listen on.")
+@click.option("--resources-path", multiple=True, type=click.Path(path_type=Path), help="A folder of component files (repeatable).")
+@click.option("--components-path", multiple=True, type=click.Path(path_type=Path), help="Old name of --resources-path.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None, help="A Configuration file.")
+@click.option("--log-level", type=click.Choice(sorted(_LEVELS), case_sensitive=False), default="info")
+@click.option("--max-body-size", callback=_size, default=None, help="Largest request body, e.g. 4Mi or 16M.")
+@click.option("--dapr-http-max-request-size", type=int, default=None, help="Old form of --max-body-size, in MB.")
+@click.option("--app-channel-address", default="127.0.0.1", help="The address the app listens on.")
+@click.option("--app-protocol", type=click.Choice(["http"]), default="http", help="How to talk to the app.")
+@click.option("--mode", default="standalone", hidden=True)
+@click.option("--dapr-grpc-port", type=int, default=None, hidden=True, help="Accepted for daprd compatibility; no gRPC API.")
+@click.option("--dapr-internal-grpc-port", type=int, default=None, hidden=True)
+@click.option("--metrics-port", type=int, default=None, hidden=True)
+@click.option("--enable-metrics", default=None, hidden=True)
+@click.option("--placement-host-address", default=None, hidden=True)
+@click.option("--scheduler-host-address", default=None, hidden=True)
+@click.option("--enable-api-logging", is_flag=True, default=False, hidden=True)
+def main(
+    app_id: str, app_port: int | None, http_port: int, dapr_listen_addresses: str,
+    resources_path: tuple[Path, ...], components_path: tuple[Path, ...], config_path: Path | None,
+    log_level: str, max_body_size: int | None, dapr_http_max_request_size: int | None,
+    app_channel_address: str, app_protocol: str, **_ignored: object,
+) -> None:
+    """Run the Tandem sidecar: Dapr's HTTP API v1.0 over pluggable components."""
+    logging.basicConfig(
+        level=_LEVELS[log_level.lower()], stream=sys.stderr,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    if max_body_size is None:
+        max_body_size = (dapr_http_max_request_size * 1024 * 1024 if dapr_http_max_request_size
+                         else DEFAULT_MAX_BODY_SIZE)
+    config = RuntimeConfig.from_env(
+        app_id=app_id, http_port=http_port, app_port=app_port or None,
+        listen_addresses=tuple(a.strip() for a in dapr_listen_addresses.split(",") if a.strip()),
+        app_channel_address=app_channel_address, app_protocol=app_protocol,
+        resources_paths=tuple(resources_path) + tuple(components_path),
+        config_path=config_path, log_level=log_level.lower(), max_body_size=max_body_size,
+    )
+    sys.exit(run(config))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,25 @@
+"""The ``tandem`` command: Dapr's CLI verbs (init, run, list, stop) for Tandem's sidecar."""
+from __future__ import annotations
+
+import click
+
+from .init_cmd import init
+from .list_cmd import list_
+from .run_cmd import run
+from .stop_cmd import stop
+
+__all__ = ["cli"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Run apps beside Tandem sidecars, with Dapr's command names and flags."""
+
+
+cli.add_command(init)
+cli.add_command(run)
+cli.add_command(list_)
+cli.add_command(stop)
+
+if __name__ == "__main__":
+    cli(prog_name="tandem")

@@ -1,0 +1,1 @@
+"""Component files, component contracts and the metadata helpers drivers share."""

@@ -1,0 +1,104 @@
+"""What every component kind shares: a lifecycle, its metadata, its features."""
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from .values import parse_bool, parse_duration, parse_size
+
+__all__ = ["Component", "ComponentMetadata", "MetadataError"]
+
+
+class MetadataError(ValueError):
+    """A metadata field is missing or malformed; the message names the field."""
+
+
+@dataclass(frozen=True)
+class ComponentMetadata:
+    """The resolved metadata a driver is initialised with.
+
+    Field names are matched case-insensitively, as Dapr's decoder does, so a
+    Dapr user's ``connectionString`` and ``ConnectionString`` both work.
+    """
+
+    name: str
+    type: str
+    version: str = "v1"
+    properties: Mapping[str, str] = field(default_factory=dict)
+    app_id: str = ""
+    namespace: str | None = None
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        if key in self.properties:
+            return self.properties[key]
+        lowered = key.lower()
+        for name, value in self.properties.items():
+            if name.lower() == lowered:
+                return value
+        return default
+
+    def require(self, key: str) -> str:
+        value = self.get(key)
+        if value is None or value == "":
+            raise MetadataError(f"metadata field {key!r} is required")
+        return value
+
+    def get_bool(self, key: str, default: bool = False) -> bool:
+        try:
+            return parse_bool(self.get(key), default)
+        except ValueError as exc:
+            raise MetadataError(f"metadata field {key!r}: {exc}") from None
+
+    def get_int(self, key: str, default: int) -> int:
+        value = self.get(key)
+        if value is None or value == "":
+            return default
+        try:
+            return int(value)
+        except ValueError:
+            raise MetadataError(f"metadata field {key!r}: not an integer: {value!r}") from None
+
+    def get_duration(self, key: str, default: float, *, bare_unit: float = 1e-3) -> float:
+        """Seconds; Go syntax (``5s``) or a bare number in ``bare_unit`` seconds."""
+        value = self.get(key)
+        if value is None or value == "":
+            return default
+        try:
+            return parse_duration(value, bare_unit=bare_unit)
+        except ValueError as exc:
+            raise MetadataError(f"metadata field {key!r}: {exc}") from None
+
+    def get_size(self, key: str, default: int) -> int:
+        value = self.get(key)
+        if value is None or value == "":
+            return default
+        try:
+            return parse_size(value)
+        except ValueError as exc:
+            raise MetadataError(f"metadata field {key!r}: {exc}") from None
+
+
+class Component(abc.ABC):
+    """Base of every component contract.
+
+    A driver is created by its factory with no arguments, then ``init`` is
+    awaited once with its metadata before any other call, and ``close`` once
+    at shutdown. ``features`` tells the API layer what the driver can do, so
+    it answers "not supported" honestly instead of half-working.
+    """
+
+    #: The component category this contract belongs to (``state``, ``pubsub`` …).
+    kind: ClassVar[str] = ""
+
+    @abc.abstractmethod
+    async def init(self, metadata: ComponentMetadata) -> None:
+        """Connect and validate metadata; raise :class:`MetadataError` for bad fields."""
+
+    async def close(self) -> None:
+        """Release connections; the default does nothing."""
+
+    def features(self) -> frozenset[str]:
+        """Capability names as Dapr's metadata API reports them (``ETAG``, ``TTL`` …)."""
+        return frozenset()

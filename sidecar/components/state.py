@@ -1,0 +1,159 @@
+"""The state store contract: what ``state.*`` drivers implement.
+
+Keys arrive already prefixed (``myapp||order``): key prefixing is the state
+building block's job, so drivers store keys verbatim. Values are the JSON
+bytes the app sent. ETags are opaque strings that the driver issues; a driver
+raises :class:`ETagInvalid` for one it could never have issued and
+:class:`ETagMismatch` for a stale one.
+"""
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .base import Component
+
+__all__ = [
+    "BulkGetItem", "Concurrency", "Consistency", "DeleteRequest", "ETagInvalid", "ETagMismatch",
+    "GetRequest", "GetResponse", "SetRequest", "StateError", "StateFeature", "StateStore",
+    "TransactionOp",
+]
+
+
+class StateFeature(str, enum.Enum):
+    """Capabilities a state store may declare (Dapr's names)."""
+
+    ETAG = "ETAG"
+    TRANSACTIONAL = "TRANSACTIONAL"
+    TTL = "TTL"
+    QUERY_API = "QUERY_API"
+    #: Set by the runtime on the store marked ``actorStateStore: "true"``.
+    ACTOR = "ACTOR"
+
+
+class Concurrency(str, enum.Enum):
+    FIRST_WRITE = "first-write"
+    LAST_WRITE = "last-write"
+
+
+class Consistency(str, enum.Enum):
+    STRONG = "strong"
+    EVENTUAL = "eventual"
+
+
+class StateError(Exception):
+    """A store failure that is not about ETags."""
+
+
+class ETagMismatch(StateError):
+    """The ETag given does not match the stored one (or the key is gone)."""
+
+
+class ETagInvalid(StateError):
+    """The ETag given is not one this store could have issued."""
+
+
+@dataclass(frozen=True)
+class GetRequest:
+    key: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    consistency: Consistency | None = None
+
+
+@dataclass(frozen=True)
+class GetResponse:
+    data: bytes
+    etag: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SetRequest:
+    """Write ``value``. ``ttl``: seconds to live; ``None`` keeps no expiry, ``-1`` removes one."""
+
+    key: str
+    value: bytes
+    etag: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    concurrency: Concurrency | None = None
+    consistency: Consistency | None = None
+    ttl: int | None = None
+
+    @property
+    def first_write(self) -> bool:
+        return self.concurrency is Concurrency.FIRST_WRITE
+
+
+@dataclass(frozen=True)
+class DeleteRequest:
+    key: str
+    etag: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    concurrency: Concurrency | None = None
+    consistency: Consistency | None = None
+
+
+TransactionOp = SetRequest | DeleteRequest
+
+
+@dataclass(frozen=True)
+class BulkGetItem:
+    key: str
+    data: bytes | None = None
+    etag: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+
+class StateStore(Component):
+    """A key/value store with optional ETags, transactions and TTL.
+
+    Semantics every driver follows (the conformance tests check them):
+
+    * ``set`` with an ``etag`` succeeds only if the key exists with that ETag;
+      with ``first-write`` and no ETag, only if the key does not exist;
+      otherwise it always succeeds (last write wins).
+    * ``delete`` of a missing key without an ETag succeeds; with one, it is a
+      mismatch.
+    * Expired keys are never returned.
+    """
+
+    kind = "state"
+
+    async def get(self, request: GetRequest) -> GetResponse | None:
+        raise NotImplementedError
+
+    async def set(self, request: SetRequest) -> None:
+        raise NotImplementedError
+
+    async def delete(self, request: DeleteRequest) -> None:
+        raise NotImplementedError
+
+    async def bulk_get(self, requests: Sequence[GetRequest]) -> list[BulkGetItem]:
+        """Read many keys; a failure of one key is reported in its item."""
+
+        async def one(req: GetRequest) -> BulkGetItem:
+            try:
+                found = await self.get(req)
+            except StateError as exc:
+                return BulkGetItem(key=req.key, error=str(exc))
+            if found is None:
+                return BulkGetItem(key=req.key)
+            return BulkGetItem(key=req.key, data=found.data, etag=found.etag, metadata=found.metadata)
+
+        return list(await asyncio.gather(*(one(r) for r in requests)))
+
+    async def bulk_set(self, requests: Sequence[SetRequest]) -> None:
+        """Write many keys; not atomic unless a driver says so. Raises the first error."""
+        for req in requests:
+            await self.set(req)
+
+    async def bulk_delete(self, requests: Sequence[DeleteRequest]) -> None:
+        for req in requests:
+            await self.delete(req)
+
+    async def transact(self, operations: Sequence[TransactionOp]) -> None:
+        """Apply all operations atomically, or none. Only for ``TRANSACTIONAL`` stores."""
+        raise NotImplementedError(f"{type(self).__name__} does not support transactions")

@@ -1,0 +1,46 @@
+"""The sidecar's settings, gathered in one typed object from flags and environment."""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .home import tandem_home
+
+__all__ = ["RuntimeConfig", "DEFAULT_MAX_BODY_SIZE"]
+
+DEFAULT_MAX_BODY_SIZE = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """Everything ``tandemd`` needs to start; built by the CLI, never at import."""
+
+    app_id: str = ""
+    http_port: int = 3500
+    listen_addresses: tuple[str, ...] = ("127.0.0.1",)
+    app_port: int | None = None
+    app_channel_address: str = "127.0.0.1"
+    app_protocol: str = "http"
+    resources_paths: tuple[Path, ...] = ()
+    config_path: Path | None = None
+    log_level: str = "info"
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE
+    api_token: str | None = None
+    app_api_token: str | None = None
+    namespace: str | None = None
+    home: Path = field(default_factory=lambda: tandem_home())
+    register_instance: bool = True
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **flags: object) -> RuntimeConfig:
+        """Flags as given, secrets and namespace from the environment (as daprd does)."""
+        env = os.environ if env is None else env
+        return cls(
+            api_token=env.get("DAPR_API_TOKEN") or None,
+            app_api_token=env.get("APP_API_TOKEN") or None,
+            namespace=env.get("NAMESPACE") or None,
+            home=tandem_home(env),
+            **flags,  # type: ignore[arg-type]
+        )

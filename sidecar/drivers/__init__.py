@@ -1,0 +1,1 @@
+"""Drivers built into the core distribution, registered through the plugin hooks."""

@@ -1,0 +1,16 @@
+"""The core's own plugin: registers the built-in drivers exactly as a third party would."""
+from __future__ import annotations
+
+from ..hookspecs import hookimpl
+from ..plugins import ComponentFactory
+
+
+@hookimpl
+def tandem_component_factories() -> list[ComponentFactory]:
+    from .memory_state import MemoryStateStore
+    from .sqlite_state import SqliteStateStore
+
+    return [
+        ComponentFactory("state.in-memory", MemoryStateStore, description="process-local state, for tests"),
+        ComponentFactory("state.sqlite", SqliteStateStore, description="embedded durable state (SQLite, WAL)"),
+    ]

@@ -1,0 +1,87 @@
+"""The local table of running sidecars: one JSON file per ``tandemd`` process.
+
+``tandemd`` writes its file once it serves and removes it on exit. A crashed
+sidecar leaves its file behind; readers detect that (the pid is gone, or now
+belongs to another process) and drop the stale entry instead of trusting it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+__all__ = ["Instance", "register", "unregister", "live_instances"]
+
+
+@dataclass(frozen=True)
+class Instance:
+    app_id: str
+    pid: int
+    http_port: int
+    address: str = "127.0.0.1"
+    app_port: int | None = None
+    started_at: float = field(default_factory=time.time)
+    create_time: float = 0.0
+    resources_paths: tuple[str, ...] = ()
+    config: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["resources_paths"] = list(self.resources_paths)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Instance:
+        data = dict(data)
+        data["resources_paths"] = tuple(data.get("resources_paths") or ())
+        return cls(**data)
+
+    def alive(self) -> bool:
+        try:
+            proc = psutil.Process(self.pid)
+            return abs(proc.create_time() - self.create_time) < 1.0 and proc.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+
+def register(folder: Path, instance: Instance) -> Path:
+    """Write ``instance`` atomically; returns the file to remove at exit."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if not instance.create_time:
+        instance = Instance(**{**instance.to_json(), "resources_paths": instance.resources_paths,
+                               "create_time": psutil.Process(instance.pid).create_time()})
+    path = folder / f"{instance.pid}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(instance.to_json()), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def unregister(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def live_instances(folder: Path, app_id: str | None = None) -> list[Instance]:
+    """Every live sidecar (optionally of one app id); stale files are removed."""
+    found: list[Instance] = []
+    if not folder.is_dir():
+        return found
+    for path in sorted(folder.glob("*.json")):
+        try:
+            instance = Instance.from_json(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            continue
+        if not instance.alive():
+            unregister(path)
+            continue
+        if app_id is None or instance.app_id == app_id:
+            found.append(instance)
+    return found

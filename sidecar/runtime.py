@@ -1,0 +1,201 @@
+"""The runtime: loads resources, builds and initialises components, owns the blocks.
+
+Start-up order (spec §6.7, minus Dapr's deadlock): load and validate every
+resource file, create drivers, initialise them, serve the API (outbound ready),
+then wait for the app's port in the background and discover its configuration.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+
+import aiohttp
+
+from .blocks.state import StateBlock
+from .channel import AppChannel
+from .components.base import Component, ComponentMetadata, MetadataError
+from .components.loader import load_configuration, load_resources
+from .components.model import ComponentError, ComponentSpec, Configuration
+from .components.state import StateFeature, StateStore
+from .config import RuntimeConfig
+from .plugins import (
+    ComponentRegistry, PluginError, UnknownComponentType, component_registry, plugin_manager,
+)
+
+__all__ = ["Runtime", "StartupError", "LoadedComponent"]
+
+log = logging.getLogger("tandem.sidecar")
+
+
+class StartupError(Exception):
+    """The sidecar cannot start; the message names the file, component and problem."""
+
+
+@dataclass
+class LoadedComponent:
+    spec: ComponentSpec
+    metadata: ComponentMetadata
+    driver: Component
+    capabilities: frozenset[str] = field(default_factory=frozenset)
+
+
+def _runtime_version() -> str:
+    try:
+        return version("tandem")
+    except PackageNotFoundError:  # running from a source tree
+        return "0.0.0+source"
+
+
+class Runtime:
+    """One sidecar's components and building blocks."""
+
+    def __init__(self, config: RuntimeConfig, registry: ComponentRegistry | None = None) -> None:
+        self.config = config
+        self._registry = registry
+        self.version = _runtime_version()
+        self.configuration = Configuration(name="default", source="")
+        self.components: list[LoadedComponent] = []
+        self.state = StateBlock(config.app_id)
+        self.extended: dict[str, str] = {}
+        self.outbound_ready = False
+        self.app_ready = False
+        self.app_entities: tuple[str, ...] = ()
+        self.channel: AppChannel | None = None
+        self._shutdown: Callable[[], None] = lambda: None
+        self._background: set[asyncio.Task[None]] = set()
+
+    @property
+    def registry(self) -> ComponentRegistry:
+        if self._registry is None:
+            try:
+                self._registry = component_registry(plugin_manager())
+            except PluginError as exc:
+                raise StartupError(str(exc)) from None
+        return self._registry
+
+    @property
+    def plugins(self) -> dict[str, str]:
+        return self.registry.plugins
+
+    def load(self) -> None:
+        """Read configuration and resource files and create (not yet initialise) drivers."""
+        try:
+            if self.config.config_path is not None:
+                self.configuration = load_configuration(self.config.config_path)
+            resources = load_resources(self.config.resources_paths, self.config.app_id, self.config.namespace)
+        except ComponentError as exc:
+            raise StartupError(str(exc)) from None
+        actor_store: str | None = None
+        for spec in resources.components:
+            if spec.secret_refs:
+                field_name = next(iter(spec.secret_refs))
+                raise StartupError(
+                    f"{spec.source}: component {spec.name!r}: metadata field {field_name!r} uses "
+                    "secretKeyRef, which is not supported yet (secret stores are not available in "
+                    "this version); give the value directly or with envRef"
+                )
+            try:
+                factory = self.registry.lookup(spec.type, spec.version)
+            except UnknownComponentType as exc:
+                raise StartupError(f"{spec.source}: component {spec.name!r}: {exc}") from None
+            metadata = ComponentMetadata(
+                name=spec.name, type=spec.type, version=spec.version, properties=spec.metadata,
+                app_id=self.config.app_id, namespace=self.config.namespace,
+            )
+            if metadata.get_bool("actorStateStore"):
+                if actor_store is not None:
+                    raise StartupError(
+                        f"{spec.source}: component {spec.name!r}: actorStateStore is already set on "
+                        f"{actor_store!r}; only one state store may hold actor state"
+                    )
+                actor_store = spec.name
+            self.components.append(LoadedComponent(spec, metadata, factory.create()))
+
+    async def start(self) -> None:
+        """Initialise every driver; a failure stops start-up unless ``ignoreErrors``."""
+        for loaded in list(self.components):
+            spec = loaded.spec
+            try:
+                await asyncio.wait_for(loaded.driver.init(loaded.metadata), spec.init_timeout or 30.0)
+            except (MetadataError, ValueError) as exc:
+                problem = f"{spec.source}: component {spec.name!r} ({spec.type}): {exc}"
+                if spec.ignore_errors:
+                    log.warning("ignoring component that failed to start: %s", problem)
+                    self.components.remove(loaded)
+                    continue
+                raise StartupError(problem) from None
+            except Exception as exc:  # a driver's own failure (server down, timeout …)
+                problem = f"{spec.source}: component {spec.name!r} ({spec.type}) failed to initialise: {exc!r}"
+                if spec.ignore_errors:
+                    log.warning("ignoring component that failed to start: %s", problem)
+                    self.components.remove(loaded)
+                    continue
+                raise StartupError(problem) from None
+            loaded.capabilities = self._capabilities(loaded)
+            if isinstance(loaded.driver, StateStore):
+                try:
+                    self.state.add(loaded.metadata, loaded.driver)
+                except MetadataError as exc:
+                    raise StartupError(f"{spec.source}: component {spec.name!r}: {exc}") from None
+            log.info("component loaded: %s (%s/%s)", spec.name, spec.type, spec.version)
+        self.outbound_ready = True
+        if self.config.app_port:
+            self.channel = AppChannel(self.config.app_channel_address, self.config.app_port,
+                                      self.config.app_api_token)
+            self._spawn(self._connect_app())
+
+    @staticmethod
+    def _capabilities(loaded: LoadedComponent) -> frozenset[str]:
+        caps = set(loaded.driver.features())
+        if {StateFeature.ETAG.value, StateFeature.TRANSACTIONAL.value} <= caps:
+            caps.add(StateFeature.ACTOR.value)
+        return frozenset(caps)
+
+    async def _connect_app(self) -> None:
+        assert self.channel is not None
+        await self.channel.wait_until_reachable()
+        self.app_ready = True
+        log.info("app is reachable on port %s", self.config.app_port)
+        try:
+            reply = await self.channel.call("GET", "/dapr/config", timeout=10,
+                                            headers={"content-type": "application/json",
+                                                     "dapr-app-id": self.config.app_id})
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("could not read the app's /dapr/config: %s", exc)
+            return
+        if reply.status == 200:
+            import json
+
+            try:
+                entities = json.loads(reply.body).get("entities") or []
+                self.app_entities = tuple(str(e) for e in entities)
+            except (ValueError, AttributeError):
+                log.warning("the app's /dapr/config is not a JSON object; no actor types")
+
+    def _spawn(self, coro: object) -> None:
+        task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def on_shutdown_request(self, callback: Callable[[], None]) -> None:
+        self._shutdown = callback
+
+    def request_shutdown(self) -> None:
+        """Ask the server to stop gracefully (``POST /v1.0/shutdown``)."""
+        self._shutdown()
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        if self.channel is not None:
+            await self.channel.close()
+        for loaded in reversed(self.components):
+            try:
+                await loaded.driver.close()
+            except Exception as exc:  # closing must go on for the others
+                log.warning("component %s failed to close: %r", loaded.spec.name, exc)

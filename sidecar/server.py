@@ -1,0 +1,119 @@
+"""Serve a :class:`Runtime` over HTTP with uvicorn (uvloop + httptools when present)."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Generator
+from importlib.util import find_spec
+
+import uvicorn
+
+from . import instances
+from .api.app import build_api
+from .config import RuntimeConfig
+from .home import RUN_DIR
+from .plugins import ComponentRegistry
+from .runtime import Runtime, StartupError
+
+__all__ = ["serve", "run"]
+
+log = logging.getLogger("tandem.sidecar")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, but a signal means "shut down gracefully, exit 0"."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        loop = asyncio.get_running_loop()
+        installed = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self._on_signal)
+                installed.append(sig)
+            except (NotImplementedError, RuntimeError):  # not the main thread
+                pass
+        try:
+            yield
+        finally:
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+
+    def _on_signal(self) -> None:
+        if self.should_exit:
+            self.force_exit = True
+        self.should_exit = True
+
+
+def _bind(address: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((address, port))
+    except OSError as exc:
+        sock.close()
+        raise StartupError(f"cannot listen on {address}:{port}: {exc.strerror or exc}") from None
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+async def serve(config: RuntimeConfig, registry: ComponentRegistry | None = None) -> None:
+    """Load, start and serve until asked to stop; raises :class:`StartupError`."""
+    runtime = Runtime(config, registry)
+    runtime.load()
+    sockets = [_bind(address, config.http_port) for address in config.listen_addresses]
+    port = sockets[0].getsockname()[1]
+    server = _Server(uvicorn.Config(
+        build_api(runtime), loop="none", lifespan="off", access_log=False,
+        http="httptools" if find_spec("httptools") else "h11",
+        server_header=False, date_header=True,
+        log_level=logging.DEBUG if config.log_level == "debug" else logging.WARNING,
+        timeout_graceful_shutdown=10,
+    ))
+    runtime.on_shutdown_request(lambda: setattr(server, "should_exit", True))
+    registered = None
+    try:
+        await runtime.start()
+        serving = asyncio.ensure_future(server.serve(sockets))
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.005)
+        if server.started:
+            log.info("tandemd %s: app id %r, HTTP API listening on %s", runtime.version, config.app_id,
+                     ", ".join(f"http://{a}:{port}" for a in config.listen_addresses))
+            if config.register_instance:
+                registered = instances.register(config.home / RUN_DIR, instances.Instance(
+                    app_id=config.app_id, pid=os.getpid(), http_port=port,
+                    address=config.listen_addresses[0], app_port=config.app_port,
+                    resources_paths=tuple(str(p) for p in config.resources_paths),
+                    config=str(config.config_path) if config.config_path else None,
+                ))
+        await serving
+    finally:
+        if registered is not None:
+            instances.unregister(registered)
+        await runtime.close()
+        for sock in sockets:
+            sock.close()
+
+
+def run(config: RuntimeConfig, registry: ComponentRegistry | None = None) -> int:
+    """Blocking entry point for ``tandemd``; returns the process exit code."""
+    try:
+        import uvloop
+    except ImportError:
+        runner = asyncio.run
+    else:
+        runner = uvloop.run
+    try:
+        runner(serve(config, registry))
+    except StartupError as exc:
+        print(f"tandemd: error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    return 0
