@@ -335,7 +335,7 @@ def _injection(handler: Callable[..., Any], *, allow_event: bool) -> Inject:
 def _annotation(handler: Callable[..., Any], param: inspect.Parameter) -> Any:
     try:
         hints = typing.get_type_hints(handler)
-    except Exception:  # unresolvable names, callables without __annotations__ ...
+    except Exception:  # noqa: BLE001 - unresolvable names etc.: fall back to the text
         hints = {}
     annotation = hints.get(param.name, param.annotation)
     if isinstance(annotation, str):

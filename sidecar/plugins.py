@@ -132,8 +132,9 @@ def plugin_manager(
 def component_registry(pm: pluggy.PluginManager) -> ComponentRegistry:
     """Ask every plugin for its factories and index them."""
     registry = ComponentRegistry()
-    for plugin, dist in pm.list_plugin_distinfo():
-        registry.plugins[pm.get_name(plugin) or repr(plugin)] = f"{dist.project_name} {dist.version}"
+    dists = {id(plugin): f"{dist.project_name} {dist.version}" for plugin, dist in pm.list_plugin_distinfo()}
+    for name, plugin in pm.list_name_plugin():
+        registry.plugins[name] = dists.get(id(plugin), "tandem (built-in)" if name == "tandem.builtin" else "")
     for impl in pm.hook.tandem_component_factories.get_hookimpls():
         try:
             factories = impl.function() or ()

@@ -78,11 +78,9 @@ def _identifier(md: ComponentMetadata, key: str, default: str) -> str:
     return value
 
 
-def _seconds(md: ComponentMetadata, key: str, alias: str, default: float, bare_unit: float) -> float:
-    """A duration with Dapr's legacy ``...InSeconds`` alias (bare numbers are seconds there)."""
-    if md.get(key) not in (None, ""):
-        return md.get_duration(key, default, bare_unit=bare_unit)
-    return md.get_duration(alias, default, bare_unit=1.0)
+def _seconds(md: ComponentMetadata, key: str, alias: str, default: float) -> float:
+    """A Go duration, or a bare number of seconds; also read from Dapr's legacy ``...InSeconds`` alias."""
+    return md.get_duration(key if md.get(key) not in (None, "") else alias, default, bare_unit=1.0)
 
 
 def _parse_connection_string(text: str) -> tuple[str, bool, bool, tuple[str, ...]]:
@@ -95,7 +93,7 @@ def _parse_connection_string(text: str) -> tuple[str, bool, bool, tuple[str, ...
     """
     base, _, query = text.strip().partition("?")
     lowered = base.lower()
-    memory = lowered.startswith(":memory:") or lowered.startswith("file::memory:")
+    memory = lowered.startswith((":memory:", "file::memory:"))
     pragmas: list[str] = []
     params: list[tuple[str, str]] = []
     for name, value in parse_qsl(query, keep_blank_values=True):
@@ -123,11 +121,11 @@ def _parse_config(md: ComponentMetadata) -> _Config:
     metadata_table = _identifier(md, "metadataTableName", "metadata")
     if table.lower() == metadata_table.lower():
         raise MetadataError("metadata fields 'tableName' and 'metadataTableName' must differ")
-    timeout = _seconds(md, "timeout", "timeoutInSeconds", 20.0, bare_unit=1.0)
+    timeout = _seconds(md, "timeout", "timeoutInSeconds", 20.0)
     if timeout < 1.0:
         raise MetadataError("metadata field 'timeout': must be at least 1s")
     busy_timeout = md.get_duration("busyTimeout", 2.0)
-    cleanup = _seconds(md, "cleanupInterval", "cleanupIntervalInSeconds", 3600.0, bare_unit=1.0)
+    cleanup = _seconds(md, "cleanupInterval", "cleanupIntervalInSeconds", 3600.0)
     wal = not md.get_bool("disableWAL")
     md.get_bool("actorStateStore")  # validated here; the runtime acts on it, not the driver
     uri, memory, read_only, pragmas = _parse_connection_string(conn)
@@ -166,9 +164,7 @@ def _encode(value: bytes) -> tuple[str, int]:
 
 def _decode(value: object, is_binary: object) -> bytes:
     raw = value if isinstance(value, bytes) else str(value).encode("utf-8")
-    if isinstance(is_binary, bytes):
-        is_binary = is_binary.strip().lower() in (b"1", b"true", b"t")
-    if not is_binary:
+    if not is_binary or is_binary in (b"0", b"false"):
         return raw
     try:
         return base64.b64decode(raw, validate=True)
@@ -192,9 +188,9 @@ class _Sql:
         cols = "value, is_binary, etag, expiration_time"
         self.schema = (
             f"CREATE TABLE IF NOT EXISTS {meta} (key TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL)",
-            f"CREATE TABLE IF NOT EXISTS {table} (key TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL, "
-            "is_binary BOOLEAN NOT NULL, etag TEXT NOT NULL, expiration_time TIMESTAMP DEFAULT NULL, "
-            "update_time TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)",
+            (f"CREATE TABLE IF NOT EXISTS {table} (key TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL, "
+             "is_binary BOOLEAN NOT NULL, etag TEXT NOT NULL, expiration_time TIMESTAMP DEFAULT NULL, "
+             "update_time TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)"),
             f"CREATE INDEX IF NOT EXISTS idx_{table}_expiration_time ON {table} (expiration_time)",
             # Dapr's migration level: without it Dapr would try to re-create the table.
             f"INSERT OR IGNORE INTO {meta} (key, value) VALUES ('migrations', '1')",
@@ -233,23 +229,18 @@ class SqliteStateStore(StateStore):
     def features(self) -> frozenset[str]:
         return _FEATURES
 
-    # -- lifecycle -----------------------------------------------------------
 
     async def init(self, metadata: ComponentMetadata) -> None:
         cfg = self._cfg = _parse_config(metadata)
         self._sql = _Sql(cfg.table, cfg.metadata_table)
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix=f"tandem-sqlite-{metadata.name}"
-        )
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"tandem-sqlite-{metadata.name}")
         try:
             await self._run(self._open)
         except BaseException:
             await self.close()
             raise
         if cfg.cleanup_interval > 0:
-            self._gc_task = asyncio.get_running_loop().create_task(
-                self._gc_loop(cfg.cleanup_interval), name=f"tandem-sqlite-cleanup-{metadata.name}"
-            )
+            self._gc_task = asyncio.get_running_loop().create_task(self._gc_loop(cfg.cleanup_interval))
 
     async def close(self) -> None:
         if self._gc_task is not None:
@@ -290,7 +281,6 @@ class SqliteStateStore(StateStore):
             return  # already set up: no write lock needed at startup
         self._write(lambda c: [c.execute(stmt) for stmt in sql.schema])
 
-    # -- plumbing ------------------------------------------------------------
 
     def _require(self) -> tuple[_Config, _Sql]:
         if self._cfg is None or self._sql is None:
@@ -343,7 +333,6 @@ class SqliteStateStore(StateStore):
             raise
         return result
 
-    # -- reads ---------------------------------------------------------------
 
     async def get(self, request: GetRequest) -> GetResponse | None:
         _, sql = self._require()
@@ -384,7 +373,6 @@ class SqliteStateStore(StateStore):
         found = await self._run(op)
         return [found.get(req.key) or BulkGetItem(key=req.key) for req in requests]
 
-    # -- writes --------------------------------------------------------------
 
     def _apply(self, conn: sqlite3.Connection, op: TransactionOp, moment: datetime) -> None:
         _, sql = self._require()
@@ -441,13 +429,9 @@ class SqliteStateStore(StateStore):
     async def transact(self, operations: Sequence[TransactionOp]) -> None:
         await self._write_ops(operations)
 
-    # -- expiry --------------------------------------------------------------
 
     async def cleanup_expired(self) -> int:
-        """Delete expired rows unless another process did within ``cleanupInterval``.
-
-        Returns the number of rows deleted, or -1 when this turn was skipped.
-        """
+        """Delete expired rows unless another process did so within ``cleanupInterval``; -1 if skipped."""
         cfg, sql = self._require()
         # A little slack so timer jitter does not make every other turn a skip.
         threshold_ms = int(cfg.cleanup_interval * 1000 * 0.9)

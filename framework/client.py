@@ -1,0 +1,460 @@
+"""Async client for the sidecar's HTTP API (Dapr v1.0), over one pooled aiohttp session.
+
+Where the sidecar is comes from the environment when a client is made, never at import:
+``DAPR_HTTP_ENDPOINT`` (a full URL) wins, else ``http://127.0.0.1:$DAPR_HTTP_PORT`` (port
+3500 by default); ``DAPR_API_TOKEN``, when set, is sent as the ``dapr-api-token`` header.
+
+State values travel as JSON: Dapr's state API takes ``{"key", "value"}`` items and stores
+the JSON serialisation of ``value``. So any JSON-serialisable value can be saved (a `str`
+is stored with its quotes), `StateResult.data` holds the stored bytes exactly, and
+`StateResult.json()` gives the value back. To store opaque bytes, encode them (base64)
+first. Every non-2xx reply raises `SidecarError`; no reply raises `SidecarUnavailable`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote, urlencode
+
+import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
+
+from .errors import SidecarError, SidecarUnavailable
+
+if TYPE_CHECKING:
+    from typing import Self
+
+__all__ = [
+    "BulkStateItem",
+    "Client",
+    "SidecarResponse",
+    "StateItem",
+    "StateResult",
+    "TransactionOperation",
+]
+
+DEFAULT_HTTP_PORT = 3500
+
+Concurrency = Literal["first-write", "last-write"]
+Consistency = Literal["strong", "eventual"]
+Params = Mapping[str, str] | Sequence[tuple[str, str]]
+
+
+# -- state types ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StateItem:
+    """One key to save; `value` is sent as JSON."""
+
+    key: str
+    value: Any = None
+    etag: str | None = None
+    metadata: Mapping[str, str] | None = None
+    concurrency: Concurrency | None = None
+    consistency: Consistency | None = None
+    ttl_in_seconds: int | None = None
+
+    def to_wire(self, *, with_value: bool = True) -> dict[str, Any]:
+        """The camelCase JSON item of Dapr's state API."""
+        item: dict[str, Any] = {"key": self.key}
+        if with_value:
+            item["value"] = self.value
+        if self.etag is not None:
+            item["etag"] = self.etag
+        metadata = dict(self.metadata or {})
+        if self.ttl_in_seconds is not None:
+            metadata["ttlInSeconds"] = str(self.ttl_in_seconds)
+        if metadata:
+            item["metadata"] = metadata
+        options = {"concurrency": self.concurrency, "consistency": self.consistency}
+        options = {k: v for k, v in options.items() if v is not None}
+        if options:
+            item["options"] = options
+        return item
+
+
+@dataclass(frozen=True)
+class TransactionOperation:
+    """One operation of `Client.transact_state`; build with `upsert` or `delete`."""
+
+    operation: Literal["upsert", "delete"]
+    item: StateItem
+
+    @classmethod
+    def upsert(cls, key: str, value: Any, **options: Any) -> TransactionOperation:
+        """Save `value` under `key` (options as for `StateItem`)."""
+        return cls("upsert", StateItem(key, value, **options))
+
+    @classmethod
+    def delete(cls, key: str, **options: Any) -> TransactionOperation:
+        """Delete `key` (options as for `StateItem`, e.g. ``etag=``)."""
+        return cls("delete", StateItem(key, **options))
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"operation": self.operation, "request": self.item.to_wire(with_value=self.operation == "upsert")}
+
+
+class _Body:
+    data: bytes | None
+
+    def text(self) -> str:
+        return (self.data or b"").decode("utf-8")
+
+    def json(self) -> Any:
+        """The value decoded from JSON; None when there is no data."""
+        return json.loads(self.data) if self.data else None
+
+
+@dataclass(frozen=True)
+class StateResult(_Body):
+    """A stored value: `data` is the stored bytes (the value's JSON), with its ETag."""
+
+    key: str
+    data: bytes
+    etag: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BulkStateItem(_Body):
+    """One key of a bulk get: `data` is None when the key is missing, `error` when it failed."""
+
+    key: str
+    data: bytes | None = None
+    etag: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class SidecarResponse:
+    """A raw reply, from `Client.request` and the invocation helpers."""
+
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+
+    def text(self) -> str:
+        return self.body.decode("utf-8")
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+
+# -- client -----------------------------------------------------------------------------
+
+
+class Client:
+    """Async client for one sidecar; ``async with Client() as c:`` or call `aclose`.
+
+    Arguments left as None come from the environment (see the module docstring); pass
+    ``api_token=""`` to send no token whatever the environment says. A `session` passed in
+    is used as is and not closed by the client (the seam for tests and shared pools).
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        api_token: str | None = None,
+        timeout: float | None = 60.0,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        if base_url is None or api_token is None:
+            env_url, env_token = _from_env(os.environ)
+            base_url = env_url if base_url is None else base_url
+            api_token = env_token if api_token is None else api_token
+        self.base_url = base_url.rstrip("/")
+        self.api_token = api_token or None
+        self.timeout = timeout
+        self._session = session
+        self._owns_session = session is None
+
+    @classmethod
+    def from_env(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        timeout: float | None = 60.0,
+        session: aiohttp.ClientSession | None = None,
+    ) -> Client:
+        """A client configured from `env` (default: ``os.environ`` as it is now)."""
+        base_url, token = _from_env(os.environ if env is None else env)
+        return cls(base_url, api_token=token or "", timeout=timeout, session=session)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the pooled connections (a later call opens new ones)."""
+        if not self._owns_session or self._session is None:
+            return
+        session, self._session = self._session, None
+        await session.close()
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        # Created on first use, inside the running loop, as aiohttp requires.
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
+        return self._session
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        json: Any = None,
+        data: bytes | str | None = None,
+        headers: Mapping[str, str] | None = None,
+        raise_for_status: bool = True,
+    ) -> SidecarResponse:
+        """Send ``METHOD <base_url><path>``; `path` must already be URL-quoted.
+
+        `json` (when not None) is sent as the JSON body, else `data` as is. Raises
+        `SidecarError` on a non-2xx reply unless `raise_for_status` is false.
+        """
+        url = self.base_url + path
+        if params:
+            url += ("&" if "?" in url else "?") + urlencode(params)
+        sent = CIMultiDict(headers or {})
+        if self.api_token:
+            sent["dapr-api-token"] = self.api_token
+        body: bytes | None = data.encode() if isinstance(data, str) else data
+        if json is not None:
+            body = _dumps(json)
+            sent.setdefault("Content-Type", "application/json")
+        try:
+            async with self._get_session().request(
+                method, URL(url, encoded=True), data=body, headers=sent
+            ) as resp:
+                reply = SidecarResponse(resp.status, CIMultiDictProxy(CIMultiDict(resp.headers)), await resp.read())
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise SidecarUnavailable(f"{method} {url} failed: {exc!r}") from exc
+        if raise_for_status and not 200 <= reply.status < 300:
+            raise SidecarError.from_response(reply.status, reply.body)
+        return reply
+
+    # -- state --------------------------------------------------------------------------
+
+    async def save_state(
+        self,
+        store: str,
+        key: str,
+        value: Any,
+        *,
+        etag: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        concurrency: Concurrency | None = None,
+        consistency: Consistency | None = None,
+        ttl_in_seconds: int | None = None,
+    ) -> None:
+        """Save one JSON value; a stale `etag` raises `SidecarError` (409, ERR_STATE_SAVE)."""
+        item = StateItem(key, value, etag, metadata, concurrency, consistency, ttl_in_seconds)
+        await self.save_states(store, [item])
+
+    async def save_states(
+        self, store: str, items: Sequence[StateItem], *, metadata: Mapping[str, str] | None = None
+    ) -> None:
+        """Save several items in one request (`metadata` applies to every item)."""
+        await self.request(
+            "POST", f"/v1.0/state/{_q(store)}", json=[i.to_wire() for i in items], params=_meta(metadata)
+        )
+
+    async def get_state(
+        self,
+        store: str,
+        key: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        consistency: Consistency | None = None,
+    ) -> StateResult | None:
+        """The stored value with its ETag, or None when the key does not exist."""
+        params = _meta(metadata) + ([("consistency", consistency)] if consistency else [])
+        resp = await self.request("GET", f"/v1.0/state/{_q(store)}/{_q(key)}", params=params)
+        if resp.status == 204:
+            return None
+        meta = {k[len("metadata.") :]: v for k, v in resp.headers.items() if k.lower().startswith("metadata.")}
+        return StateResult(key, resp.body, resp.headers.get("ETag"), meta)
+
+    async def get_bulk_state(
+        self,
+        store: str,
+        keys: Sequence[str],
+        *,
+        parallelism: int | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> list[BulkStateItem]:
+        """Several keys at once, in the sidecar's order; `data` is the value re-serialised as JSON."""
+        payload: dict[str, Any] = {"keys": list(keys)}
+        if parallelism is not None:
+            payload["parallelism"] = parallelism
+        if metadata:
+            payload["metadata"] = dict(metadata)
+        resp = await self.request("POST", f"/v1.0/state/{_q(store)}/bulk", json=payload)
+        return [
+            BulkStateItem(
+                key=str(item.get("key", "")),
+                data=_dumps(item["data"]) if "data" in item else None,
+                etag=item.get("etag") or None,
+                metadata=dict(item.get("metadata") or {}),
+                error=item.get("error") or None,
+            )
+            for item in resp.json() or []
+        ]
+
+    async def delete_state(
+        self,
+        store: str,
+        key: str,
+        *,
+        etag: str | None = None,
+        concurrency: Concurrency | None = None,
+        consistency: Consistency | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        """Delete a key (deleting a missing key succeeds); a stale `etag` raises (409)."""
+        params = _meta(metadata)
+        params += [(k, v) for k, v in (("concurrency", concurrency), ("consistency", consistency)) if v]
+        headers = {"If-Match": etag} if etag is not None else None
+        await self.request("DELETE", f"/v1.0/state/{_q(store)}/{_q(key)}", params=params, headers=headers)
+
+    async def transact_state(
+        self,
+        store: str,
+        operations: Sequence[TransactionOperation],
+        *,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        """Apply upserts and deletes atomically (any failure: 500 ERR_STATE_TRANSACTION)."""
+        payload: dict[str, Any] = {"operations": [op.to_wire() for op in operations]}
+        if metadata:
+            payload["metadata"] = dict(metadata)
+        await self.request("POST", f"/v1.0/state/{_q(store)}/transaction", json=payload)
+
+    # -- metadata, health, shutdown -----------------------------------------------------
+
+    async def get_metadata(self) -> dict[str, Any]:
+        """The sidecar's ``/v1.0/metadata`` document (app id, components, subscriptions ...)."""
+        result = (await self.request("GET", "/v1.0/metadata")).json()
+        return result if isinstance(result, dict) else {}
+
+    async def set_metadata(self, key: str, value: str) -> None:
+        """Set a custom attribute, shown under ``extended`` in the metadata."""
+        await self.request(
+            "PUT", f"/v1.0/metadata/{_q(key)}", data=value, headers={"Content-Type": "text/plain"}
+        )
+
+    async def health(self, *, outbound: bool = False) -> bool:
+        """Whether the sidecar is ready (`outbound`: its APIs, before the app is connected)."""
+        path = "/v1.0/healthz/outbound" if outbound else "/v1.0/healthz"
+        try:
+            resp = await self.request("GET", path, raise_for_status=False)
+        except SidecarUnavailable:
+            return False
+        return 200 <= resp.status < 300
+
+    async def wait_for_sidecar(self, timeout: float = 60.0, *, interval: float = 0.1) -> None:
+        """Poll the outbound health check until it passes; `SidecarUnavailable` after `timeout`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not await self.health(outbound=True):
+            if loop.time() >= deadline:
+                raise SidecarUnavailable(f"sidecar at {self.base_url} not ready after {timeout}s")
+            await asyncio.sleep(interval)
+
+    async def shutdown(self) -> None:
+        """Ask the sidecar to shut down gracefully."""
+        await self.request("POST", "/v1.0/shutdown")
+
+    # -- invocation, pub/sub, output bindings -------------------------------------------
+
+    async def invoke_method(
+        self,
+        app_id: str,
+        method: str,
+        data: Any = None,
+        *,
+        http_verb: str = "POST",
+        content_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        params: Params | None = None,
+    ) -> SidecarResponse:
+        """Call `method` on app `app_id`; the app's non-2xx reply raises `SidecarError`."""
+        body, ctype = _encode(data, content_type)
+        sent = dict(headers or {})
+        if ctype:
+            sent["Content-Type"] = ctype
+        path = f"/v1.0/invoke/{_q(app_id)}/method/{quote(method.lstrip('/'), safe='/')}"
+        return await self.request(http_verb.upper(), path, data=body, headers=sent, params=params)
+
+    async def publish_event(
+        self,
+        pubsub: str,
+        topic: str,
+        data: Any,
+        *,
+        content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> None:
+        """Publish `data` (bytes, text, or anything JSON) to `topic`; the sidecar wraps it."""
+        body, ctype = _encode(data, content_type)
+        path = f"/v1.0/publish/{_q(pubsub)}/{quote(topic, safe='/')}"
+        headers = {"Content-Type": ctype} if ctype else None
+        await self.request("POST", path, data=body, headers=headers, params=_meta(metadata))
+
+    async def invoke_binding(
+        self, name: str, operation: str, data: Any = None, metadata: Mapping[str, str] | None = None
+    ) -> SidecarResponse:
+        """Run `operation` on output binding `name`; `data` is sent as JSON."""
+        payload = {"data": data, "operation": operation, "metadata": dict(metadata or {})}
+        return await self.request("POST", f"/v1.0/bindings/{_q(name)}", json=payload)
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def _from_env(env: Mapping[str, str]) -> tuple[str, str | None]:
+    endpoint = env.get("DAPR_HTTP_ENDPOINT", "").strip()
+    if not endpoint:
+        port = env.get("DAPR_HTTP_PORT", "").strip() or str(DEFAULT_HTTP_PORT)
+        if not port.isdigit():
+            raise ValueError(f"DAPR_HTTP_PORT must be a port number, got {port!r}")
+        endpoint = f"http://127.0.0.1:{port}"
+    return endpoint, env.get("DAPR_API_TOKEN") or None
+
+
+def _q(segment: str) -> str:
+    return quote(segment, safe="")
+
+
+def _meta(metadata: Mapping[str, str] | None) -> list[tuple[str, str]]:
+    return [(f"metadata.{k}", str(v)) for k, v in (metadata or {}).items()]
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _encode(data: Any, content_type: str | None) -> tuple[bytes | None, str | None]:
+    """Bytes as is, text as text, None as no body, anything else as JSON."""
+    if data is None:
+        return None, content_type
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data), content_type or "application/octet-stream"
+    if isinstance(data, str):
+        return data.encode(), content_type or "text/plain; charset=utf-8"
+    return _dumps(data), content_type or "application/json"

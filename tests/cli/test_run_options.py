@@ -1,0 +1,105 @@
+"""How ``tandem run`` reads its flags and what it hands to tandemd and the app (no processes)."""
+from __future__ import annotations
+
+import asyncio
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tandem.sidecar.cli._output import Console, pump_lines
+from tandem.sidecar.cli._runner import RunOptions, app_env, sidecar_argv
+from tandem.sidecar.cli.list_cmd import AppRow, format_age, render_table
+from tandem.sidecar.cli.run_cmd import resolve_resources, run
+
+
+def parse(*args: str) -> dict[str, Any]:
+    with run.make_context("run", list(args)) as ctx:
+        return dict(ctx.params)
+
+
+def test_dapr_style_flags_then_the_command() -> None:
+    params = parse("--app-id", "nodeapp", "--app-port", "3000", "--port", "3500", "node", "app.js")
+    assert (params["app_id"], params["app_port"], params["http_port"]) == ("nodeapp", 3000, 3500)
+    assert params["command"] == ("node", "app.js")
+
+
+@pytest.mark.parametrize("args", [
+    ("-a", "x", "-p", "8000", "-H", "3501", "--", "python", "app.py", "--flag", "-p", "9"),
+    ("-a", "x", "-p", "8000", "--dapr-http-port", "3501", "python", "app.py", "--flag", "-p", "9"),
+])
+def test_options_after_the_command_belong_to_the_app(args: tuple[str, ...]) -> None:
+    params = parse(*args)
+    assert (params["app_id"], params["app_port"], params["http_port"]) == ("x", 8000, 3501)
+    assert params["command"] == ("python", "app.py", "--flag", "-p", "9")
+
+
+def test_resources_path_aliases_repeat_and_split_on_commas(tmp_path: Path) -> None:
+    params = parse("--resources-path", "a", "--components-path", "b,c", "-d", str(tmp_path))
+    assert params["resources_paths"] == ("a", "b,c", str(tmp_path))
+    resolved = resolve_resources(params["resources_paths"])
+    assert resolved is not None and [Path(p).name for p in resolved] == ["a", "b", "c", tmp_path.name]
+    assert all(Path(p).is_absolute() for p in resolved)
+
+
+def test_default_resources_are_the_home_components(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TANDEM_HOME", str(tmp_path))
+    assert resolve_resources(()) is None
+    (tmp_path / "components").mkdir()
+    assert resolve_resources(()) == (str(tmp_path / "components"),)
+
+
+def test_sidecar_gets_daprd_flags_and_the_app_gets_daprs_env() -> None:
+    opts = RunOptions(app_id="web", http_port=3601, resources_paths=("/r1", "/r2"), command=("python", "a.py"),
+                      app_port=8080, config="/c.yaml", log_level="debug", max_body_size="8Mi",
+                      grpc_port=50001, metrics_port=9090)
+    argv = sidecar_argv(opts)
+    assert argv[1:3] == ["-m", "tandem.sidecar"]
+    pairs = dict(zip(argv[3::2], argv[4::2]))
+    assert pairs["--app-id"] == "web" and pairs["--dapr-http-port"] == "3601" and pairs["--app-port"] == "8080"
+    assert pairs["--config"] == "/c.yaml" and pairs["--log-level"] == "debug" and pairs["--max-body-size"] == "8Mi"
+    assert pairs["--dapr-grpc-port"] == "50001" and pairs["--metrics-port"] == "9090"
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--resources-path"] == ["/r1", "/r2"]
+
+    env = app_env(opts, {"HOME": "/h", "APP_PORT": "stale"})
+    assert env["HOME"] == "/h"
+    assert (env["APP_ID"], env["APP_PORT"], env["DAPR_HTTP_PORT"]) == ("web", "8080", "3601")
+    assert env["DAPR_HTTP_ENDPOINT"] == "http://127.0.0.1:3601"
+    assert (env["APP_CHANNEL_ADDRESS"], env["APP_PROTOCOL"]) == ("127.0.0.1", "http")
+
+
+def test_unset_options_are_left_to_tandemds_defaults() -> None:
+    argv = sidecar_argv(RunOptions(app_id="a", http_port=1, resources_paths=()))
+    assert argv[3:] == ["--app-id", "a", "--dapr-http-port", "1"]
+
+
+def test_lines_are_prefixed_whole_even_when_long_or_unterminated() -> None:
+    out = io.BytesIO()
+    console = Console(out, color=False)
+    long_line = b"x" * 200_000
+
+    async def feed() -> None:
+        reader = asyncio.StreamReader()
+        reader.feed_data(b"one\ntw")
+        reader.feed_data(b"o\n" + long_line + b"\nlast")
+        reader.feed_eof()
+        await pump_lines(reader, console, console.tag("a app", "app"))
+
+    asyncio.run(feed())
+    assert out.getvalue().split(b"\n") == [b"[a app] one", b"[a app] two", b"[a app] " + long_line, b"[a app] last", b""]
+
+
+def test_tags_are_coloured_only_when_asked() -> None:
+    assert Console(io.BytesIO(), color=True).tag("a sidecar", "sidecar") == b"\x1b[33m[a sidecar]\x1b[0m "
+    assert Console(io.BytesIO(), color=False).tag("a sidecar", "sidecar") == b"[a sidecar] "
+    assert Console(io.BytesIO()).tag("a app", "app") == b"[a app] "  # not a TTY
+
+
+def test_list_helpers() -> None:
+    assert [format_age(s) for s in (0, 59, 60, 3600 * 5, 86400 * 2 + 5)] == ["0s", "59s", "1m", "5h", "2d"]
+    row = AppRow("web", 3500, 0, "python app.py", "1m", "2024-01-01 10:00.00", 11, 22, 33)
+    table = render_table([row]).splitlines()
+    assert table[0].split("  ")[0] == "APP ID" and "DAPRD PID" in table[0] and "CLI PID" in table[0]
+    assert table[1].split() == ["web", "3500", "0", "python", "app.py", "1m", "2024-01-01", "10:00.00", "11", "22", "33"]
+    assert row.to_json()["daprdPid"] == 11 and row.to_json()["appId"] == "web"
