@@ -161,12 +161,8 @@ class Client:
     """
 
     def __init__(
-        self,
-        base_url: str | None = None,
-        *,
-        api_token: str | None = None,
-        timeout: float | None = 60.0,
-        session: aiohttp.ClientSession | None = None,
+        self, base_url: str | None = None, *, api_token: str | None = None,
+        timeout: float | None = 60.0, session: aiohttp.ClientSession | None = None,
     ) -> None:
         if base_url is None or api_token is None:
             env_url, env_token = _from_env(os.environ)
@@ -180,11 +176,8 @@ class Client:
 
     @classmethod
     def from_env(
-        cls,
-        env: Mapping[str, str] | None = None,
-        *,
-        timeout: float | None = 60.0,
-        session: aiohttp.ClientSession | None = None,
+        cls, env: Mapping[str, str] | None = None, *,
+        timeout: float | None = 60.0, session: aiohttp.ClientSession | None = None,
     ) -> Client:
         """A client configured from `env` (default: ``os.environ`` as it is now)."""
         base_url, token = _from_env(os.environ if env is None else env)
@@ -212,14 +205,8 @@ class Client:
         return self._session
 
     async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Params | None = None,
-        json: Any = None,
-        data: bytes | str | None = None,
-        headers: Mapping[str, str] | None = None,
+        self, method: str, path: str, *, params: Params | None = None, json: Any = None,
+        data: bytes | str | None = None, headers: Mapping[str, str] | None = None,
         raise_for_status: bool = True,
     ) -> SidecarResponse:
         """Send ``METHOD <base_url><path>``; `path` must already be URL-quoted.
@@ -251,16 +238,9 @@ class Client:
     # -- state --------------------------------------------------------------------------
 
     async def save_state(
-        self,
-        store: str,
-        key: str,
-        value: Any,
-        *,
-        etag: str | None = None,
-        metadata: Mapping[str, str] | None = None,
-        concurrency: Concurrency | None = None,
-        consistency: Consistency | None = None,
-        ttl_in_seconds: int | None = None,
+        self, store: str, key: str, value: Any, *, etag: str | None = None,
+        metadata: Mapping[str, str] | None = None, concurrency: Concurrency | None = None,
+        consistency: Consistency | None = None, ttl_in_seconds: int | None = None,
     ) -> None:
         """Save one JSON value; a stale `etag` raises `SidecarError` (409, ERR_STATE_SAVE)."""
         item = StateItem(key, value, etag, metadata, concurrency, consistency, ttl_in_seconds)
@@ -275,11 +255,7 @@ class Client:
         )
 
     async def get_state(
-        self,
-        store: str,
-        key: str,
-        *,
-        metadata: Mapping[str, str] | None = None,
+        self, store: str, key: str, *, metadata: Mapping[str, str] | None = None,
         consistency: Consistency | None = None,
     ) -> StateResult | None:
         """The stored value with its ETag, or None when the key does not exist."""
@@ -291,11 +267,7 @@ class Client:
         return StateResult(key, resp.body, resp.headers.get("ETag"), meta)
 
     async def get_bulk_state(
-        self,
-        store: str,
-        keys: Sequence[str],
-        *,
-        parallelism: int | None = None,
+        self, store: str, keys: Sequence[str], *, parallelism: int | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> list[BulkStateItem]:
         """Several keys at once, in the sidecar's order; `data` is the value re-serialised as JSON."""
@@ -317,14 +289,8 @@ class Client:
         ]
 
     async def delete_state(
-        self,
-        store: str,
-        key: str,
-        *,
-        etag: str | None = None,
-        concurrency: Concurrency | None = None,
-        consistency: Consistency | None = None,
-        metadata: Mapping[str, str] | None = None,
+        self, store: str, key: str, *, etag: str | None = None, concurrency: Concurrency | None = None,
+        consistency: Consistency | None = None, metadata: Mapping[str, str] | None = None,
     ) -> None:
         """Delete a key (deleting a missing key succeeds); a stale `etag` raises (409)."""
         params = _meta(metadata)
@@ -333,10 +299,7 @@ class Client:
         await self.request("DELETE", f"/v1.0/state/{_q(store)}/{_q(key)}", params=params, headers=headers)
 
     async def transact_state(
-        self,
-        store: str,
-        operations: Sequence[TransactionOperation],
-        *,
+        self, store: str, operations: Sequence[TransactionOperation], *,
         metadata: Mapping[str, str] | None = None,
     ) -> None:
         """Apply upserts and deletes atomically (any failure: 500 ERR_STATE_TRANSACTION)."""
@@ -383,14 +346,8 @@ class Client:
     # -- invocation, pub/sub, output bindings -------------------------------------------
 
     async def invoke_method(
-        self,
-        app_id: str,
-        method: str,
-        data: Any = None,
-        *,
-        http_verb: str = "POST",
-        content_type: str | None = None,
-        headers: Mapping[str, str] | None = None,
+        self, app_id: str, method: str, data: Any = None, *, http_verb: str = "POST",
+        content_type: str | None = None, headers: Mapping[str, str] | None = None,
         params: Params | None = None,
     ) -> SidecarResponse:
         """Call `method` on app `app_id`; the app's non-2xx reply raises `SidecarError`."""
@@ -402,12 +359,7 @@ class Client:
         return await self.request(http_verb.upper(), path, data=body, headers=sent, params=params)
 
     async def publish_event(
-        self,
-        pubsub: str,
-        topic: str,
-        data: Any,
-        *,
-        content_type: str | None = None,
+        self, pubsub: str, topic: str, data: Any, *, content_type: str | None = None,
         metadata: Mapping[str, str] | None = None,
     ) -> None:
         """Publish `data` (bytes, text, or anything JSON) to `topic`; the sidecar wraps it."""

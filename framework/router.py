@@ -74,7 +74,7 @@ class CloudEvent:
         encoded = event.get("data_base64")
         if isinstance(encoded, str):
             try:
-                data = base64.b64decode(encoded)
+                data = base64.b64decode(encoded, validate=True)
             except (binascii.Error, ValueError) as exc:
                 raise ValueError("data_base64 is not valid base64") from exc
 
@@ -170,7 +170,11 @@ class _Scaffold:
         self._registrations.append(spec)
 
     def include_router(self, router: Router) -> None:
-        """Replay a router's registrations here."""
+        """Replay a router's registrations here; all or nothing if one conflicts."""
+        pending = list(self._registrations)
+        for spec in router.registrations:
+            _check_conflicts(pending, spec)
+            pending.append(spec)
         for spec in router.registrations:
             self._register(spec)
 
@@ -180,6 +184,8 @@ class _Scaffold:
         self, name: str, handler: Callable[..., Any], *, methods: Iterable[str] = ("POST",)
     ) -> None:
         """Serve ``VERB /<name>`` for each verb in `methods` (a name may hold path params)."""
+        if isinstance(methods, str):
+            methods = (methods,)
         verbs = tuple(dict.fromkeys(m.upper() for m in methods))
         if not verbs:
             raise ValueError("methods must name at least one HTTP verb")
@@ -190,7 +196,7 @@ class _Scaffold:
     def method(self, name: str | None = None, *, methods: Iterable[str] = ("POST",)) -> Callable[[F], F]:
         """Decorator form of `add_method`; `name` defaults to the function's name."""
         _no_bare_decorator(name, "method")
-        verbs = tuple(methods)
+        verbs = (methods,) if isinstance(methods, str) else tuple(methods)
 
         def decorator(func: F) -> F:
             self.add_method(_func_name(func) if name is None else name, func, methods=verbs)
@@ -224,7 +230,7 @@ class _Scaffold:
         """
         if not pubsub or not topic:
             raise ValueError("pubsub and topic must be non-empty")
-        meta = dict(metadata or {})
+        meta = {str(k): str(v) for k, v in (metadata or {}).items()}  # Dapr: map<string,string>
         if raw_payload:
             meta["rawPayload"] = "true"
         if route is None:

@@ -30,3 +30,4 @@ def tandem_component_factories() -> list[ComponentFactory]:
     Return factories, not instances: the runtime creates one instance per
     component document.
     """
+    raise NotImplementedError

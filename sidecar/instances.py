@@ -44,7 +44,7 @@ class Instance:
     def alive(self) -> bool:
         try:
             proc = psutil.Process(self.pid)
-            return abs(proc.create_time() - self.create_time) < 1.0 and proc.status() != psutil.STATUS_ZOMBIE
+            return bool(abs(proc.create_time() - self.create_time) < 1.0 and proc.status() != psutil.STATUS_ZOMBIE)
         except psutil.Error:
             return False
 

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 import pluggy
 
@@ -137,7 +138,7 @@ def component_registry(pm: pluggy.PluginManager) -> ComponentRegistry:
         registry.plugins[name] = dists.get(id(plugin), "tandem (built-in)" if name == "tandem.builtin" else "")
     for impl in pm.hook.tandem_component_factories.get_hookimpls():
         try:
-            factories = impl.function() or ()
+            factories = cast("Iterable[ComponentFactory]", impl.function() or ())
             for factory in factories:
                 registry.add(factory, impl.plugin_name)
         except Exception as exc:

@@ -7,10 +7,12 @@ then wait for the app's port in the background and discover its configuration.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 import aiohttp
 
@@ -22,7 +24,11 @@ from .components.model import ComponentError, ComponentSpec, Configuration
 from .components.state import StateFeature, StateStore
 from .config import RuntimeConfig
 from .plugins import (
-    ComponentRegistry, PluginError, UnknownComponentType, component_registry, plugin_manager,
+    ComponentRegistry,
+    PluginError,
+    UnknownComponentType,
+    component_registry,
+    plugin_manager,
 )
 
 __all__ = ["Runtime", "StartupError", "LoadedComponent"]
@@ -167,16 +173,14 @@ class Runtime:
             log.warning("could not read the app's /dapr/config: %s", exc)
             return
         if reply.status == 200:
-            import json
-
             try:
                 entities = json.loads(reply.body).get("entities") or []
                 self.app_entities = tuple(str(e) for e in entities)
             except (ValueError, AttributeError):
                 log.warning("the app's /dapr/config is not a JSON object; no actor types")
 
-    def _spawn(self, coro: object) -> None:
-        task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 

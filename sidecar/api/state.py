@@ -11,7 +11,12 @@ from starlette.routing import Route
 
 from ..blocks.state import StateBlock, merged
 from ..components.state import (
-    Concurrency, Consistency, DeleteRequest, GetRequest, SetRequest, TransactionOp,
+    Concurrency,
+    Consistency,
+    DeleteRequest,
+    GetRequest,
+    SetRequest,
+    TransactionOp,
 )
 from ..errors import DaprError
 from .responses import json_response, no_content, query_metadata, read_json

@@ -11,8 +11,17 @@ from dataclasses import dataclass, replace
 
 from ..components.base import ComponentMetadata, MetadataError
 from ..components.state import (
-    BulkGetItem, DeleteRequest, ETagInvalid, ETagMismatch, GetRequest, GetResponse, SetRequest,
-    StateError, StateFeature, StateStore, TransactionOp,
+    BulkGetItem,
+    DeleteRequest,
+    ETagInvalid,
+    ETagMismatch,
+    GetRequest,
+    GetResponse,
+    SetRequest,
+    StateError,
+    StateFeature,
+    StateStore,
+    TransactionOp,
 )
 from ..errors import DaprError
 

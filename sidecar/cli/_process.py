@@ -11,7 +11,7 @@ from collections.abc import Iterable
 import psutil
 
 __all__ = [
-    "free_port", "exit_status", "signal_group", "group_alive", "stop_group",
+    "free_port", "exit_status", "signal_group", "group_alive", "wait_exit", "stop_group",
     "is_alive", "wait_gone",
 ]
 
@@ -38,7 +38,27 @@ def signal_group(pgid: int, sig: int) -> bool:
 
 
 def group_alive(pgid: int) -> bool:
-    return signal_group(pgid, 0)
+    """True while a member of the group runs; zombies don't count (their reaper may be slow)."""
+    if not signal_group(pgid, 0):
+        return False
+    for pid in psutil.pids():
+        try:
+            if os.getpgid(pid) == pgid and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                return True
+        except (OSError, psutil.Error):
+            continue
+    return False
+
+
+async def wait_exit(proc: asyncio.subprocess.Process) -> int:
+    """The exit code, as soon as the process has exited.
+
+    Not ``proc.wait()``: before Python 3.12 that also waits for the pipes to close,
+    which never happens while a child the process left behind holds them open.
+    """
+    while proc.returncode is None:
+        await asyncio.sleep(0.05)
+    return proc.returncode
 
 
 async def stop_group(
@@ -59,13 +79,13 @@ async def stop_group(
         await asyncio.sleep(0.05)
     else:
         signal_group(pgid, signal.SIGKILL)
-    return await proc.wait()
+    return await wait_exit(proc)
 
 
 def is_alive(proc: psutil.Process) -> bool:
     """Running and not a zombie (a zombie is dead; only its parent has not reaped it yet)."""
     try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+        return bool(proc.is_running()) and proc.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ._output import Console, pump_lines
-from ._process import exit_status, stop_group
+from ._process import exit_status, stop_group, wait_exit
 from ._sidecar_http import outbound_ready, put_metadata, sidecar_url
 
 __all__ = ["RunOptions", "sidecar_argv", "app_env", "run"]
@@ -202,8 +202,8 @@ class _Run:
 
     async def _supervise(self, sidecar: asyncio.subprocess.Process, app: asyncio.subprocess.Process | None) -> int:
         opts, console = self.opts, self.console
-        waits = {asyncio.create_task(sidecar.wait()), asyncio.create_task(self.stop.wait())}
-        app_done = asyncio.create_task(app.wait()) if app is not None else None
+        waits = {asyncio.create_task(wait_exit(sidecar)), asyncio.create_task(self.stop.wait())}
+        app_done = asyncio.create_task(wait_exit(app)) if app is not None else None
         if app_done is not None:
             waits.add(app_done)
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)

@@ -100,7 +100,7 @@ def collect() -> list[AppRow]:
 def render_table(rows: list[AppRow]) -> str:
     table = [_COLUMNS, *(r.cells() for r in rows)]
     widths = [max(len(line[i]) for line in table) for i in range(len(_COLUMNS))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in table)
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in table)
 
 
 @click.command("list")

@@ -14,11 +14,13 @@ import click
 from ..home import default_components_path, default_config_path
 from ._names import random_app_id
 from ._process import free_port
-from ._runner import RunOptions, run as run_app
+from ._runner import RunOptions
+from ._runner import run as run_app
 
 __all__ = ["run", "resolve_resources"]
 
 _PROTOCOLS = ("http", "grpc", "https", "grpcs", "h2c")
+_PORT = click.IntRange(1, 65535)
 
 
 def resolve_resources(given: tuple[str, ...]) -> tuple[str, ...] | None:
@@ -34,19 +36,23 @@ def resolve_resources(given: tuple[str, ...]) -> tuple[str, ...] | None:
 
 @click.command(context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True})
 @click.option("--app-id", "-a", help="The app's id (default: a random readable name).")
-@click.option("--app-port", "-p", type=click.IntRange(1, 65535), help="The port the app listens on; omit if it serves nothing.")
-@click.option("--dapr-http-port", "--port", "-H", "http_port", type=click.IntRange(1, 65535),
+@click.option("--app-port", "-p", type=_PORT, help="The port the app listens on; omit if it serves nothing.")
+@click.option("--dapr-http-port", "--port", "-H", "http_port", type=_PORT,
               help="The sidecar's HTTP port (default: a free port).")
 @click.option("--resources-path", "--components-path", "-d", "resources_paths", multiple=True,
               help="A folder of component YAML files; repeatable (default: ~/.tandem/components).")
-@click.option("--config", "-c", type=click.Path(dir_okay=False), help="A Configuration YAML file (default: ~/.tandem/config.yaml if present).")
+@click.option("--config", "-c", type=click.Path(dir_okay=False),
+              help="A Configuration YAML file (default: ~/.tandem/config.yaml if present).")
 @click.option("--log-level", help="The sidecar's log level (debug, info, warn, error).")
 @click.option("--max-body-size", help="The largest request body the sidecar accepts, e.g. 4Mi.")
 @click.option("--app-channel-address", help="The address the app listens on (default 127.0.0.1).")
-@click.option("--app-protocol", "-P", type=click.Choice(_PROTOCOLS, case_sensitive=False), help="The app's protocol (default http).")
-@click.option("--dapr-listen-addresses", "listen_addresses", help="Where the sidecar's API listens (default 127.0.0.1).")
-@click.option("--dapr-grpc-port", "-G", "grpc_port", type=click.IntRange(1, 65535), help="Passed on to the sidecar (Tandem serves HTTP only).")
-@click.option("--metrics-port", "-M", type=click.IntRange(1, 65535), help="Passed on to the sidecar.")
+@click.option("--app-protocol", "-P", type=click.Choice(_PROTOCOLS, case_sensitive=False),
+              help="The app's protocol (default http).")
+@click.option("--dapr-listen-addresses", "listen_addresses",
+              help="Where the sidecar's API listens (default 127.0.0.1).")
+@click.option("--dapr-grpc-port", "-G", "grpc_port", type=_PORT,
+              help="Passed on to the sidecar (Tandem serves HTTP only).")
+@click.option("--metrics-port", "-M", type=_PORT, help="Passed on to the sidecar.")
 @click.option("--enable-api-logging", is_flag=True, help="Accepted for Dapr compatibility; use --log-level debug.")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def run(

@@ -108,7 +108,8 @@ def stop(app_ids: tuple[str, ...], timeout: float) -> None:
             survivors += [f"{app_id} (pid {p.pid})" for p in target.everything if is_alive(p)]
     problems = []
     if missing:
-        problems.append("no running Tandem app with id " + ", ".join(f"'{a}'" for a in missing) + " (see `tandem list`)")
+        names = ", ".join(f"'{a}'" for a in missing)
+        problems.append(f"no running Tandem app with id {names} (see `tandem list`)")
     if survivors:
         problems.append("could not stop " + ", ".join(survivors))
     if problems:

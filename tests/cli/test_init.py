@@ -3,13 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cli_support import Sandbox
 from click.testing import CliRunner
-
 from tandem.sidecar.cli.init_cmd import write_defaults
 from tandem.sidecar.cli.main import cli
 from tandem.sidecar.components.loader import load_configuration, load_resources
-
-from cli_support import Sandbox
 
 
 def test_init_writes_a_sqlite_statestore_and_a_configuration(sandbox: Sandbox) -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tandem.sidecar.cli._output import Console, pump_lines
 from tandem.sidecar.cli._runner import RunOptions, app_env, sidecar_argv
 from tandem.sidecar.cli.list_cmd import AppRow, format_age, render_table
@@ -56,7 +55,7 @@ def test_sidecar_gets_daprd_flags_and_the_app_gets_daprs_env() -> None:
                       grpc_port=50001, metrics_port=9090)
     argv = sidecar_argv(opts)
     assert argv[1:3] == ["-m", "tandem.sidecar"]
-    pairs = dict(zip(argv[3::2], argv[4::2]))
+    pairs = dict(zip(argv[3::2], argv[4::2], strict=True))
     assert pairs["--app-id"] == "web" and pairs["--dapr-http-port"] == "3601" and pairs["--app-port"] == "8080"
     assert pairs["--config"] == "/c.yaml" and pairs["--log-level"] == "debug" and pairs["--max-body-size"] == "8Mi"
     assert pairs["--dapr-grpc-port"] == "50001" and pairs["--metrics-port"] == "9090"
@@ -87,7 +86,8 @@ def test_lines_are_prefixed_whole_even_when_long_or_unterminated() -> None:
         await pump_lines(reader, console, console.tag("a app", "app"))
 
     asyncio.run(feed())
-    assert out.getvalue().split(b"\n") == [b"[a app] one", b"[a app] two", b"[a app] " + long_line, b"[a app] last", b""]
+    expected = [b"[a app] one", b"[a app] two", b"[a app] " + long_line, b"[a app] last", b""]
+    assert out.getvalue().split(b"\n") == expected
 
 
 def test_tags_are_coloured_only_when_asked() -> None:
@@ -101,5 +101,25 @@ def test_list_helpers() -> None:
     row = AppRow("web", 3500, 0, "python app.py", "1m", "2024-01-01 10:00.00", 11, 22, 33)
     table = render_table([row]).splitlines()
     assert table[0].split("  ")[0] == "APP ID" and "DAPRD PID" in table[0] and "CLI PID" in table[0]
-    assert table[1].split() == ["web", "3500", "0", "python", "app.py", "1m", "2024-01-01", "10:00.00", "11", "22", "33"]
+    assert table[1].split() == ["web", "3500", "0", "python", "app.py", "1m", "2024-01-01", "10:00.00",
+                                "11", "22", "33"]
     assert row.to_json()["daprdPid"] == 11 and row.to_json()["appId"] == "web"
+
+
+def test_stop_group_ends_the_whole_group_and_kills_what_ignores_sigterm() -> None:
+    import sys
+
+    from tandem.sidecar.cli._process import group_alive, stop_group
+
+    stubborn = ("import signal, subprocess, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); time.sleep(600)")
+
+    async def scenario() -> tuple[int, bool]:
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-c", stubborn, start_new_session=True)
+        await asyncio.sleep(0.3)
+        code = await stop_group(proc, grace=0.5)
+        return code, group_alive(proc.pid)
+
+    code, left = asyncio.run(scenario())
+    assert code == -9
+    assert not left

@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-
 from support import free_port, http, http_json
 
 pytestmark = pytest.mark.e2e

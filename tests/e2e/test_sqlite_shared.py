@@ -7,7 +7,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-
 from support import http, http_json
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]

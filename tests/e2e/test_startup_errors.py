@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from support import component_yaml, run_tandemd_until_exit
 
 pytestmark = pytest.mark.e2e

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from support import Sidecar, SidecarLauncher, http, http_json
 
 pytestmark = pytest.mark.e2e

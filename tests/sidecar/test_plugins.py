@@ -6,12 +6,15 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from support import component_yaml, http_json, run_tandemd_until_exit
 from tandem.sidecar import ComponentFactory, hookimpl
 from tandem.sidecar.components.state import StateStore
 from tandem.sidecar.plugins import (
-    ComponentRegistry, PluginError, UnknownComponentType, component_registry, plugin_manager,
+    ComponentRegistry,
+    PluginError,
+    UnknownComponentType,
+    component_registry,
+    plugin_manager,
 )
 
 PLUGIN_SOURCE = textwrap.dedent('''

@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from tandem.sidecar.components.loader import load_configuration, load_resources
 from tandem.sidecar.components.model import ComponentError
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-
 from tandem.sidecar.components.base import ComponentMetadata, MetadataError
 from tandem.sidecar.components.values import parse_bool, parse_duration, parse_size
 

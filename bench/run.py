@@ -1,0 +1,200 @@
+"""Tandem benchmarks: each result is a ratio against a baseline measured in the same run.
+
+    python bench/run.py [--seconds 5] [--concurrency 16] [--store sqlite|in-memory]
+
+1. state save+get through a real ``tandemd`` vs the same driver called in-process;
+2. the sidecar's resident memory, idle and under that load;
+3. the sidecar's start-up time to a healthy ``/v1.0/healthz`` vs starting a bare Python.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import psutil
+from tandem.sidecar.components.base import ComponentMetadata
+from tandem.sidecar.components.state import GetRequest, SetRequest, StateStore
+from tandem.sidecar.plugins import component_registry, plugin_manager
+
+_PAYLOAD = {"order": 42, "items": ["a", "b", "c"], "note": "x" * 200}
+
+
+@dataclass
+class Result:
+    name: str
+    latencies: list[float]
+    seconds: float
+
+    @property
+    def ops(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def pct(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+async def _load(op: Callable[[int], Awaitable[None]], seconds: float, concurrency: int) -> tuple[list[float], float]:
+    latencies: list[float] = []
+    stop = time.perf_counter() + seconds
+
+    async def worker(w: int) -> None:
+        i = 0
+        while time.perf_counter() < stop:
+            began = time.perf_counter()
+            await op(w * 1_000_000 + i)
+            latencies.append(time.perf_counter() - began)
+            i += 1
+
+    began = time.perf_counter()
+    await asyncio.gather(*(worker(w) for w in range(concurrency)))
+    return latencies, time.perf_counter() - began
+
+
+def _store_spec(kind: str, folder: Path) -> tuple[str, dict[str, str]]:
+    if kind == "sqlite":
+        return "state.sqlite", {"connectionString": str(folder / "bench.db")}
+    return "state.in-memory", {}
+
+
+async def bench_in_process(kind: str, folder: Path, seconds: float, concurrency: int) -> Result:
+    ctype, props = _store_spec(kind, folder)
+    registry = component_registry(plugin_manager())
+    store = registry.lookup(ctype).create()
+    assert isinstance(store, StateStore)
+    await store.init(ComponentMetadata("statestore", ctype, properties={**props, "connectionString": str(folder / "direct.db")}
+                                       if kind == "sqlite" else props, app_id="bench"))
+    value = json.dumps(_PAYLOAD).encode()
+
+    async def op(i: int) -> None:
+        key = f"bench||k{i % 1000}"
+        await store.set(SetRequest(key=key, value=value))
+        assert await store.get(GetRequest(key=key)) is not None
+
+    try:
+        latencies, took = await _load(op, seconds, concurrency)
+    finally:
+        await store.close()
+    return Result(f"in-process {ctype}", latencies, took)
+
+
+def start_sidecar(folder: Path, kind: str) -> tuple[subprocess.Popen[bytes], str, float]:
+    ctype, props = _store_spec(kind, folder)
+    components = folder / "components"
+    components.mkdir(exist_ok=True)
+    meta = "".join(f"  - name: {k}\n    value: '{v}'\n" for k, v in props.items())
+    (components / "statestore.yaml").write_text(
+        "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: statestore\n"
+        f"spec:\n  type: {ctype}\n  version: v1\n  metadata:\n{meta}")
+    log = open(folder / "tandemd.log", "wb")
+    began = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "tandem.sidecar", "--app-id", "bench", "--dapr-http-port", "0",
+                             "--resources-path", str(components), "--log-level", "warn"],
+                            stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, "TANDEM_HOME": str(folder / "home")})
+    url = _wait_healthy(proc, folder)
+    return proc, url, time.perf_counter() - began
+
+
+def _wait_healthy(proc: subprocess.Popen[bytes], folder: Path) -> str:
+    import urllib.request
+
+    run = folder / "home" / "run"
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit((folder / "tandemd.log").read_text())
+        entries = list(run.glob("*.json")) if run.is_dir() else []
+        if entries:
+            port = json.loads(entries[0].read_text())["http_port"]
+            url = f"http://127.0.0.1:{port}"
+            try:
+                with urllib.request.urlopen(url + "/v1.0/healthz", timeout=1) as reply:
+                    if reply.status == 204:
+                        return url
+            except OSError:
+                pass
+        time.sleep(0.002)
+
+
+async def bench_sidecar(url: str, seconds: float, concurrency: int, proc: psutil.Process) -> tuple[Result, int]:
+    body = json.dumps(_PAYLOAD)
+    peak = 0
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+        async def op(i: int) -> None:
+            key = f"k{i % 1000}"
+            async with session.post(f"{url}/v1.0/state/statestore",
+                                    data=f'[{{"key":"{key}","value":{body}}}]',
+                                    headers={"content-type": "application/json"}) as reply:
+                assert reply.status == 204, await reply.text()
+            async with session.get(f"{url}/v1.0/state/statestore/{key}") as reply:
+                assert reply.status == 200
+                await reply.read()
+
+        async def sample() -> None:
+            nonlocal peak
+            while True:
+                peak = max(peak, proc.memory_info().rss)
+                await asyncio.sleep(0.1)
+
+        sampler = asyncio.ensure_future(sample())
+        await _load(op, 0.5, concurrency)  # warm-up
+        latencies, took = await _load(op, seconds, concurrency)
+        sampler.cancel()
+    return Result("through tandemd", latencies, took), peak
+
+
+def python_startup() -> float:
+    began = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import asyncio"], check=True)
+    return time.perf_counter() - began
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--store", choices=["sqlite", "in-memory"], default="sqlite")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        direct = asyncio.run(bench_in_process(args.store, folder, args.seconds, args.concurrency))
+        proc, url, startup = start_sidecar(folder, args.store)
+        try:
+            ps = psutil.Process(proc.pid)
+            time.sleep(0.5)
+            idle = ps.memory_info().rss
+            through, peak = asyncio.run(bench_sidecar(url, args.seconds, args.concurrency, ps))
+        finally:
+            proc.terminate()
+            proc.wait(15)
+        bare = statistics.median(python_startup() for _ in range(3))
+
+    print(f"\nstate save+get, store {args.store}, concurrency {args.concurrency}, {args.seconds:.0f}s each\n")
+    print(f"{'path':<28}{'ops/s':>10}{'p50 ms':>10}{'p90 ms':>10}{'p99 ms':>10}")
+    for r in (direct, through):
+        print(f"{r.name:<28}{r.ops:>10.0f}{r.pct(.5):>10.2f}{r.pct(.9):>10.2f}{r.pct(.99):>10.2f}")
+    print(f"{'ratio (tandemd / direct)':<28}{through.ops / direct.ops:>10.2f}"
+          f"{through.pct(.5) / direct.pct(.5):>10.1f}{through.pct(.9) / direct.pct(.9):>10.1f}"
+          f"{through.pct(.99) / direct.pct(.99):>10.1f}")
+    print(f"{'added latency ms':<28}{'':>10}{through.pct(.5) - direct.pct(.5):>10.2f}"
+          f"{through.pct(.9) - direct.pct(.9):>10.2f}{through.pct(.99) - direct.pct(.99):>10.2f}")
+    print(f"\n{'sidecar':<28}{'value':>12}{'baseline':>12}{'ratio':>10}")
+    print(f"{'RSS idle / under load MB':<28}{idle / 2**20:>12.1f}{peak / 2**20:>12.1f}{peak / idle:>10.2f}")
+    print(f"{'start-up to healthz s':<28}{startup:>12.3f}{bare:>12.3f}{startup / bare:>10.1f}")
+    print("  (baseline for start-up: a bare `python -c 'import asyncio'`)")
+
+
+if __name__ == "__main__":
+    main()
