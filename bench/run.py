@@ -2,7 +2,8 @@
 
     python bench/run.py [--seconds 5] [--concurrency 16] [--store sqlite|in-memory]
 
-1. state save+get through a real ``tandemd`` vs the same driver called in-process;
+1. state save+get through a real ``tandemd`` vs the same driver called in-process, and vs
+   the HTTP floor (the same client against a bare ASGI app on the same server stack);
 2. the sidecar's resident memory, idle and under that load;
 3. the sidecar's start-up time to a healthy ``/v1.0/healthz`` vs starting a bare Python.
 """
@@ -127,7 +128,8 @@ def _wait_healthy(proc: subprocess.Popen[bytes], folder: Path) -> str:
         time.sleep(0.002)
 
 
-async def bench_sidecar(url: str, seconds: float, concurrency: int, proc: psutil.Process) -> tuple[Result, int]:
+async def bench_sidecar(url: str, seconds: float, concurrency: int, proc: psutil.Process,
+                        name: str = "through tandemd") -> tuple[Result, int]:
     body = json.dumps(_PAYLOAD)
     peak = 0
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
@@ -151,7 +153,31 @@ async def bench_sidecar(url: str, seconds: float, concurrency: int, proc: psutil
         await _load(op, 0.5, concurrency)  # warm-up
         latencies, took = await _load(op, seconds, concurrency)
         sampler.cancel()
-    return Result("through tandemd", latencies, took), peak
+    return Result(name, latencies, took), peak
+
+
+def bench_floor(seconds: float, concurrency: int) -> Result:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("floor_app.py")), str(port)])
+    try:
+        import urllib.request
+
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1).read()
+                break
+            except OSError:
+                time.sleep(0.01)
+        result, _ = asyncio.run(bench_sidecar(f"http://127.0.0.1:{port}", seconds, concurrency,
+                                              psutil.Process(proc.pid), name="HTTP floor (bare ASGI)"))
+        return result
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def python_startup() -> float:
@@ -179,15 +205,19 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(15)
+        floor = bench_floor(args.seconds, args.concurrency)
         bare = statistics.median(python_startup() for _ in range(3))
 
     print(f"\nstate save+get, store {args.store}, concurrency {args.concurrency}, {args.seconds:.0f}s each\n")
     print(f"{'path':<28}{'ops/s':>10}{'p50 ms':>10}{'p90 ms':>10}{'p99 ms':>10}")
-    for r in (direct, through):
+    for r in (direct, floor, through):
         print(f"{r.name:<28}{r.ops:>10.0f}{r.pct(.5):>10.2f}{r.pct(.9):>10.2f}{r.pct(.99):>10.2f}")
     print(f"{'ratio (tandemd / direct)':<28}{through.ops / direct.ops:>10.2f}"
           f"{through.pct(.5) / direct.pct(.5):>10.1f}{through.pct(.9) / direct.pct(.9):>10.1f}"
           f"{through.pct(.99) / direct.pct(.99):>10.1f}")
+    print(f"{'ratio (tandemd / floor)':<28}{through.ops / floor.ops:>10.2f}"
+          f"{through.pct(.5) / floor.pct(.5):>10.1f}{through.pct(.9) / floor.pct(.9):>10.1f}"
+          f"{through.pct(.99) / floor.pct(.99):>10.1f}")
     print(f"{'added latency ms':<28}{'':>10}{through.pct(.5) - direct.pct(.5):>10.2f}"
           f"{through.pct(.9) - direct.pct(.9):>10.2f}{through.pct(.99) - direct.pct(.99):>10.2f}")
     print(f"\n{'sidecar':<28}{'value':>12}{'baseline':>12}{'ratio':>10}")

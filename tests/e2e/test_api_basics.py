@@ -165,3 +165,13 @@ def test_the_app_channel_sends_app_api_token_once_the_app_listens(tandemd, app_p
     finally:
         app.shutdown()
         app.server_close()
+
+
+def test_the_sidecar_listens_on_loopback_only_by_default(tandemd) -> None:  # type: ignore[no-untyped-def]
+    import psutil
+
+    sidecar = tandemd(MEMORY)
+    listening = [c.laddr for c in psutil.Process(sidecar.process.pid).net_connections("inet")
+                 if c.status == psutil.CONN_LISTEN]
+    assert listening and all(addr.ip == "127.0.0.1" for addr in listening)
+    assert {addr.port for addr in listening} == {sidecar.http_port}

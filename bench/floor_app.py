@@ -1,0 +1,35 @@
+"""The HTTP floor: a bare ASGI app on the sidecar's server stack, answering like the state API.
+
+The benchmark runs the same client against it, so the gap between this and
+``tandemd`` is the sidecar's own cost, not the HTTP client's or the server's.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+import uvicorn
+from starlette.types import Receive, Scope, Send
+
+_BODY = json.dumps({"order": 42, "items": ["a", "b", "c"], "note": "x" * 200}).encode()
+
+
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    if scope["method"] == "GET":
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"), (b"etag", b"1")]})
+        await send({"type": "http.response.body", "body": _BODY})
+    else:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+if __name__ == "__main__":
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), loop="uvloop", http="httptools",
+                log_level="warning", access_log=False, lifespan="off")
