@@ -9,6 +9,9 @@ the JSON serialisation of ``value``. So any JSON-serialisable value can be saved
 is stored with its quotes), `StateResult.data` holds the stored bytes exactly, and
 `StateResult.json()` gives the value back. To store opaque bytes, encode them (base64)
 first. Every non-2xx reply raises `SidecarError`; no reply raises `SidecarUnavailable`.
+The exception is `Client.invoke`: the invoked app's status is the caller's business, so it
+returns the reply whatever its status (see `SidecarResponse.invocation_failed` and
+`SidecarResponse.raise_for_status`).
 """
 
 from __future__ import annotations
@@ -136,11 +139,46 @@ class BulkStateItem(_Body):
 
 @dataclass(frozen=True)
 class SidecarResponse:
-    """A raw reply, from `Client.request` and the invocation helpers."""
+    """A raw reply, from `Client.request` and the invocation helpers.
+
+    For `Client.invoke` it is the target app's reply, status and all, unless the sidecars
+    could not carry the call: then it is Dapr's ``ERR_DIRECT_INVOKE`` error (500, or 404
+    when no app id was given, 403 when access control refused), which `invocation_failed`
+    tells apart. An app that itself answers with such a body (say, relaying a nested call
+    that failed) looks the same, as it does in Dapr.
+    """
 
     status: int
     headers: CIMultiDictProxy[str]
     body: bytes
+
+    @property
+    def ok(self) -> bool:
+        """True for a 2xx status."""
+        return 200 <= self.status < 300
+
+    @property
+    def error_code(self) -> str | None:
+        """Dapr's ``errorCode`` when the body is a Dapr error (``{"errorCode": ...}``), else None."""
+        if self.ok or not self.body.lstrip().startswith(b"{"):
+            return None
+        try:
+            payload = json.loads(self.body)
+        except ValueError:
+            return None
+        code = payload.get("errorCode") if isinstance(payload, dict) else None
+        return code if isinstance(code, str) else None
+
+    @property
+    def invocation_failed(self) -> bool:
+        """True when the sidecar could not reach or resolve the app (``ERR_DIRECT_INVOKE``)."""
+        return self.error_code == "ERR_DIRECT_INVOKE"
+
+    def raise_for_status(self) -> SidecarResponse:
+        """Raise `SidecarError` (built from the body) unless 2xx; returns self for chaining."""
+        if not self.ok:
+            raise SidecarError.from_response(self.status, self.body)
+        return self
 
     def text(self) -> str:
         return self.body.decode("utf-8")
@@ -231,9 +269,7 @@ class Client:
                 reply = SidecarResponse(resp.status, CIMultiDictProxy(CIMultiDict(resp.headers)), await resp.read())
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise SidecarUnavailable(f"{method} {url} failed: {exc!r}") from exc
-        if raise_for_status and not 200 <= reply.status < 300:
-            raise SidecarError.from_response(reply.status, reply.body)
-        return reply
+        return reply.raise_for_status() if raise_for_status else reply
 
     # -- state --------------------------------------------------------------------------
 
@@ -345,18 +381,47 @@ class Client:
 
     # -- invocation, pub/sub, output bindings -------------------------------------------
 
+    async def invoke(
+        self, app_id: str, method: str, data: Any = None, *, http_verb: str = "POST",
+        headers: Mapping[str, str] | None = None, query: Params | str | None = None,
+        content_type: str | None = None,
+    ) -> SidecarResponse:
+        """Call ``VERB /<method>?<query>`` on app `app_id` through this client's sidecar.
+
+        `data`: bytes as is, text as text, None as no body, anything else as JSON (the
+        content type follows unless `content_type` or a ``Content-Type`` header says
+        otherwise). `query` is a mapping or pairs to encode, or a raw query string sent
+        verbatim. Never raises on the reply's status: the caller needs the app's own
+        status; `SidecarResponse.invocation_failed` and `raise_for_status` sort it out.
+        No reply at all from the sidecar still raises `SidecarUnavailable`.
+        """
+        body, ctype = _encode(data, content_type)
+        sent = CIMultiDict(headers or {})
+        if content_type is not None:
+            sent["Content-Type"] = content_type
+        elif ctype:
+            sent.setdefault("Content-Type", ctype)
+        path = f"/v1.0/invoke/{_q(app_id)}/method/{quote(method.lstrip('/'), safe='/')}"
+        params: Params | None = None
+        if isinstance(query, str):
+            if query.lstrip("?"):
+                path += "?" + query.lstrip("?")
+        else:
+            params = query
+        return await self.request(
+            http_verb.upper(), path, data=body, headers=sent, params=params, raise_for_status=False
+        )
+
     async def invoke_method(
         self, app_id: str, method: str, data: Any = None, *, http_verb: str = "POST",
         content_type: str | None = None, headers: Mapping[str, str] | None = None,
         params: Params | None = None,
     ) -> SidecarResponse:
-        """Call `method` on app `app_id`; the app's non-2xx reply raises `SidecarError`."""
-        body, ctype = _encode(data, content_type)
-        sent = dict(headers or {})
-        if ctype:
-            sent["Content-Type"] = ctype
-        path = f"/v1.0/invoke/{_q(app_id)}/method/{quote(method.lstrip('/'), safe='/')}"
-        return await self.request(http_verb.upper(), path, data=body, headers=sent, params=params)
+        """`invoke`, but the app's non-2xx reply raises `SidecarError`."""
+        reply = await self.invoke(
+            app_id, method, data, http_verb=http_verb, headers=headers, query=params, content_type=content_type
+        )
+        return reply.raise_for_status()
 
     async def publish_event(
         self, pubsub: str, topic: str, data: Any, *, content_type: str | None = None,

@@ -11,10 +11,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import aiohttp
+from multidict import CIMultiDict
+from starlette.types import Send
+
+from .proxy import RequestBody, new_session, relay_reply
 
 __all__ = ["AppChannel", "AppResponse"]
 
 log = logging.getLogger("tandem.sidecar.channel")
+
+#: Below the idle timeout of common app servers (uvicorn, Node.js: 5 s).
+_APP_KEEPALIVE = 4.0
 
 
 @dataclass(frozen=True)
@@ -36,11 +43,7 @@ class AppChannel:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=30),
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=5),
-                auto_decompress=False,
-            )
+            self._session = new_session(keepalive=_APP_KEEPALIVE)
         return self._session
 
     async def wait_until_reachable(self, interval: float = 0.05) -> None:
@@ -72,6 +75,23 @@ class AppChannel:
         ) as reply:
             data = await reply.read()
             return AppResponse(reply.status, dict(reply.headers), data)
+
+    async def forward(self, method: str, path: bytes, headers: CIMultiDict[str], body: RequestBody,
+                      send: Send) -> None:
+        """Stream one request to the app and its reply back to ``send``.
+
+        Raises ``aiohttp.ClientConnectionError`` when the app cannot be reached
+        (before anything was sent back).
+        """
+        if self._token:
+            headers["dapr-api-token"] = self._token
+        small = await body.prepare()
+        async with self._client().request(
+            method, self.base_url + path.decode("latin-1"), headers=headers,
+            data=body.payload(small),
+        ) as reply:
+            body.release()
+            await relay_reply(reply, send)
 
     async def close(self) -> None:
         if self._session is not None:

@@ -19,6 +19,8 @@ class RuntimeConfig:
 
     app_id: str = ""
     http_port: int = 3500
+    #: Where other sidecars call this one (0: any free port), like daprd's internal gRPC port.
+    internal_port: int = 0
     listen_addresses: tuple[str, ...] = ("127.0.0.1",)
     app_port: int | None = None
     app_channel_address: str = "127.0.0.1"

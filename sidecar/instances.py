@@ -29,6 +29,8 @@ class Instance:
     create_time: float = 0.0
     resources_paths: tuple[str, ...] = ()
     config: str | None = None
+    internal_port: int | None = None
+    namespace: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -37,7 +39,7 @@ class Instance:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Instance:
-        data = dict(data)
+        data = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         data["resources_paths"] = tuple(data.get("resources_paths") or ())
         return cls(**data)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -16,13 +17,16 @@ from typing import Any
 
 import aiohttp
 
+from .blocks.invoke import Invoker
 from .blocks.state import StateBlock
 from .channel import AppChannel
 from .components.base import Component, ComponentMetadata, MetadataError
+from .components.nameresolution import Address, NameResolver, SelfRegistration
 from .components.loader import load_configuration, load_resources
 from .components.model import ComponentError, ComponentSpec, Configuration
 from .components.state import StateFeature, StateStore
 from .config import RuntimeConfig
+from .proxy import new_session
 from .plugins import (
     ComponentRegistry,
     PluginError,
@@ -70,6 +74,10 @@ class Runtime:
         self.app_ready = False
         self.app_entities: tuple[str, ...] = ()
         self.channel: AppChannel | None = None
+        self.resolver: NameResolver | None = None
+        self._resolver_metadata: ComponentMetadata | None = None
+        self._invoker: Invoker | None = None
+        self._session: aiohttp.ClientSession | None = None
         self._shutdown: Callable[[], None] = lambda: None
         self._background: set[asyncio.Task[None]] = set()
 
@@ -81,6 +89,12 @@ class Runtime:
             except PluginError as exc:
                 raise StartupError(str(exc)) from None
         return self._registry
+
+    @property
+    def invoker(self) -> Invoker:
+        if self._invoker is None:
+            raise RuntimeError("the runtime has not started")
+        return self._invoker
 
     @property
     def plugins(self) -> dict[str, str]:
@@ -119,6 +133,31 @@ class Runtime:
                     )
                 actor_store = spec.name
             self.components.append(LoadedComponent(spec, metadata, factory.create()))
+        self._resolver_metadata = self._name_resolution()
+
+    def _name_resolution(self) -> ComponentMetadata:
+        """The resolver the Configuration's ``nameResolution`` selects (default: ``local``)."""
+        section = self.configuration.spec.get("nameResolution") or {}
+        source = self.configuration.source or "--config"
+        if not isinstance(section, dict):
+            raise StartupError(f"{source}: spec.nameResolution must be a mapping")
+        component = str(section.get("component") or "local")
+        version = str(section.get("version") or "v1")
+        settings = section.get("configuration") or {}
+        if not isinstance(settings, dict):
+            raise StartupError(f"{source}: spec.nameResolution.configuration must be a mapping")
+        ctype = f"nameresolution.{component}"
+        try:
+            factory = self.registry.lookup(ctype, version)
+        except UnknownComponentType as exc:
+            raise StartupError(f"{source}: spec.nameResolution: {exc}") from None
+        driver = factory.create()
+        if not isinstance(driver, NameResolver):
+            raise StartupError(f"{source}: spec.nameResolution: {ctype} is not a name resolver")
+        self.resolver = driver
+        props = {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in settings.items()}
+        return ComponentMetadata(name=component, type=ctype, version=version, properties=props,
+                                 app_id=self.config.app_id, namespace=self.config.namespace)
 
     async def start(self) -> None:
         """Initialise every driver; a failure stops start-up unless ``ignoreErrors``."""
@@ -147,11 +186,26 @@ class Runtime:
                 except MetadataError as exc:
                     raise StartupError(f"{spec.source}: component {spec.name!r}: {exc}") from None
             log.info("component loaded: %s (%s/%s)", spec.name, spec.type, spec.version)
-        self.outbound_ready = True
+        assert self.resolver is not None and self._resolver_metadata is not None
+        try:
+            await self.resolver.init(self._resolver_metadata)
+        except (MetadataError, ValueError) as exc:
+            raise StartupError(f"name resolution ({self._resolver_metadata.type}): {exc}") from None
         if self.config.app_port:
             self.channel = AppChannel(self.config.app_channel_address, self.config.app_port,
                                       self.config.app_api_token)
+        self._session = new_session()
+        self._invoker = Invoker(self.config.app_id, self.config.namespace, self.resolver, self.channel,
+                                self._session)
+        self.outbound_ready = True
+        if self.channel is not None:
             self._spawn(self._connect_app())
+
+    async def announce(self, address: Address, http_port: int) -> None:
+        """Register with name resolution once the internal port serves."""
+        assert self.resolver is not None
+        await self.resolver.register(SelfRegistration(
+            self.config.app_id, self.config.namespace, address, http_port, os.getpid()))
 
     @staticmethod
     def _capabilities(loaded: LoadedComponent) -> frozenset[str]:
@@ -196,8 +250,16 @@ class Runtime:
             task.cancel()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+        if self.resolver is not None:
+            try:
+                await self.resolver.unregister()
+                await self.resolver.close()
+            except Exception as exc:  # shutdown goes on
+                log.warning("name resolution failed to unregister: %r", exc)
         if self.channel is not None:
             await self.channel.close()
+        if self._session is not None:
+            await self._session.close()
         for loaded in reversed(self.components):
             try:
                 await loaded.driver.close()

@@ -14,7 +14,8 @@ from importlib.util import find_spec
 import uvicorn
 
 from . import instances
-from .api.app import build_api
+from .api.app import PortDispatch, build_api, build_internal
+from .components.nameresolution import Address
 from .config import RuntimeConfig
 from .home import RUN_DIR
 from .plugins import ComponentRegistry
@@ -50,6 +51,16 @@ class _Server(uvicorn.Server):
         self.should_exit = True
 
 
+def _reachable(address: str) -> str:
+    """The address other sidecars use to reach one bound to ``address``."""
+    if address in ("0.0.0.0", "::", ""):
+        try:
+            return socket.gethostbyname(socket.gethostname())
+        except OSError:
+            return "127.0.0.1"
+    return address
+
+
 def _bind(address: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -69,9 +80,19 @@ async def serve(config: RuntimeConfig, registry: ComponentRegistry | None = None
     runtime = Runtime(config, registry)
     runtime.load()
     sockets = [_bind(address, config.http_port) for address in config.listen_addresses]
+    internal = _bind(config.listen_addresses[0], config.internal_port)
     port = sockets[0].getsockname()[1]
+    internal_port = internal.getsockname()[1]
+    try:
+        await runtime.start()
+    except BaseException:
+        for sock in [*sockets, internal]:
+            sock.close()
+        await runtime.close()
+        raise
+    app = PortDispatch(build_api(runtime), build_internal(runtime), internal_port)
     server = _Server(uvicorn.Config(
-        build_api(runtime), loop="none", lifespan="off", access_log=False,
+        app, loop="none", lifespan="off", access_log=False, timeout_keep_alive=65,
         http="httptools" if find_spec("httptools") else "h11",
         server_header=False, date_header=True,
         log_level=logging.DEBUG if config.log_level == "debug" else logging.WARNING,
@@ -80,26 +101,28 @@ async def serve(config: RuntimeConfig, registry: ComponentRegistry | None = None
     runtime.on_shutdown_request(lambda: setattr(server, "should_exit", True))
     registered = None
     try:
-        await runtime.start()
-        serving = asyncio.ensure_future(server.serve(sockets))
+        serving = asyncio.ensure_future(server.serve([*sockets, internal]))
         while not server.started and not serving.done():
             await asyncio.sleep(0.005)
         if server.started:
-            log.info("tandemd %s: app id %r, HTTP API listening on %s", runtime.version, config.app_id,
-                     ", ".join(f"http://{a}:{port}" for a in config.listen_addresses))
+            log.info("tandemd %s: app id %r, HTTP API listening on %s (internal port %d)", runtime.version,
+                     config.app_id, ", ".join(f"http://{a}:{port}" for a in config.listen_addresses),
+                     internal_port)
+            await runtime.announce(Address(_reachable(config.listen_addresses[0]), internal_port), port)
             if config.register_instance:
                 registered = instances.register(config.home / RUN_DIR, instances.Instance(
                     app_id=config.app_id, pid=os.getpid(), http_port=port,
                     address=config.listen_addresses[0], app_port=config.app_port,
                     resources_paths=tuple(str(p) for p in config.resources_paths),
                     config=str(config.config_path) if config.config_path else None,
+                    internal_port=internal_port, namespace=config.namespace,
                 ))
         await serving
     finally:
         if registered is not None:
             instances.unregister(registered)
         await runtime.close()
-        for sock in sockets:
+        for sock in [*sockets, internal]:
             sock.close()
 
 

@@ -12,15 +12,17 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from starlette.types import ASGIApp, Receive, Scope, Send
+
 from ..errors import DaprError
-from . import health, metadata, shutdown, state
+from . import health, invoke, metadata, shutdown, state
 from .middleware import LimitBody, NormalizePath, RequireApiToken
-from .responses import error_response
+from .responses import error_response, send_error
 
 if TYPE_CHECKING:
     from ..runtime import Runtime
 
-__all__ = ["build_api"]
+__all__ = ["build_api", "build_internal", "PortDispatch"]
 
 _NO_APP_ID = DaprError(404, "ERR_DIRECT_INVOKE",
                        "failed getting app id either from the URL path or the header dapr-app-id")
@@ -33,20 +35,37 @@ def build_api(runtime: Runtime) -> Starlette:
         *metadata.routes(runtime),
         *shutdown.routes(runtime),
         *state.routes(runtime.state),
+        *invoke.routes(runtime.invoker),
     ]
+    by_header = invoke.InvokeByHeader(runtime.invoker)
+    by_path = invoke.InvokeByPath(runtime.invoker)
+
+    async def unmatched(request: Request, exc: Exception) -> Response:
+        # Dapr hands every request that matches no route to service invocation.
+        assert isinstance(exc, HTTPException)
+        if exc.status_code in (404, 405):
+            if request.scope["path"].startswith("/v1.0/invoke/"):
+                return _Delegate(by_path)  # a method path the route pattern cannot hold (e.g. %0A)
+            if invoke.app_id_from_headers(request.scope)[0]:
+                return _Delegate(by_header)
+            return error_response(_NO_APP_ID)
+        return error_response(DaprError(exc.status_code, "ERR_BAD_REQUEST", str(exc.detail)))
+
     middleware = [Middleware(NormalizePath)]
     if runtime.config.api_token:
         middleware.append(Middleware(RequireApiToken, token=runtime.config.api_token))
     middleware.append(Middleware(LimitBody, limit=runtime.config.max_body_size))
-    return Starlette(
+    api = Starlette(
         routes=routes,
         middleware=middleware,
         exception_handlers={
             DaprError: _dapr_error,
-            HTTPException: _http_error,
+            HTTPException: unmatched,
             Exception: _unexpected,
         },
     )
+    api.router.redirect_slashes = False  # Dapr answers 404, never a redirect
+    return api
 
 
 async def _dapr_error(request: Request, exc: Exception) -> Response:
@@ -54,12 +73,38 @@ async def _dapr_error(request: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    if exc.status_code in (404, 405):
-        # Dapr hands unmatched routes to service invocation, which finds no app id.
-        return error_response(_NO_APP_ID)
-    return error_response(DaprError(exc.status_code, "ERR_BAD_REQUEST", str(exc.detail)))
+class _Delegate(Response):
+    """A "response" that hands the untouched request to another ASGI app."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except DaprError as error:  # raised before anything was sent: we are past the error table here
+            await send_error(send, error)
+
+
+def build_internal(runtime: Runtime) -> ASGIApp:
+    """The internal port's app: invocations from other sidecars only, body limit applied."""
+    return LimitBody(invoke.InternalInvoke(runtime.invoker), limit=runtime.config.max_body_size)
+
+
+class PortDispatch:
+    """One server, two faces: the public API and the internal port, told apart by local port."""
+
+    def __init__(self, api: ASGIApp, internal: ASGIApp, internal_port: int) -> None:
+        self.api = api
+        self.internal = internal
+        self.internal_port = internal_port
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        server = scope.get("server")
+        if server and server[1] == self.internal_port:
+            await self.internal(scope, receive, send)
+        else:
+            await self.api(scope, receive, send)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

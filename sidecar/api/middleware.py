@@ -11,10 +11,13 @@ import re
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import DaprError
+from .responses import send_error
 
 __all__ = ["NormalizePath", "RequireApiToken", "LimitBody"]
 
 _SLASHES = re.compile(r"/{2,}")
+#: Invocation paths are the app's: carried as given (normalised by the invoke API itself).
+_INVOKE = "/v1.0/invoke/"
 _TOKEN_EXEMPT = frozenset({"/v1.0/healthz", "/v1.0/healthz/outbound"})
 
 
@@ -27,7 +30,7 @@ class NormalizePath:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path: str = scope["path"]
-            if "//" in path or (path.endswith("/") and len(path) > 1):
+            if not path.startswith(_INVOKE) and ("//" in path or (path.endswith("/") and len(path) > 1)):
                 path = _SLASHES.sub("/", path)
                 if len(path) > 1:
                     path = path.rstrip("/") or "/"
@@ -86,7 +89,7 @@ class LimitBody:
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if value.isdigit() and int(value) > self.limit:
-                    await _send_error(send, self._error())
+                    await send_error(send, self._error(), close=True)
                     return
                 break
         received = 0
@@ -103,12 +106,3 @@ class LimitBody:
         await self.app(scope, limited, send)
 
 
-async def _send_error(send: Send, error: DaprError) -> None:
-    import json
-
-    body = json.dumps(error.to_json()).encode()
-    await send({"type": "http.response.start", "status": error.status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
-    await send({"type": "http.response.body", "body": body})

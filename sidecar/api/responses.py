@@ -7,10 +7,11 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Send
 
 from ..errors import DaprError
 
-__all__ = ["no_content", "json_response", "error_response", "read_json", "query_metadata"]
+__all__ = ["no_content", "json_response", "error_response", "read_json", "query_metadata", "send_error"]
 
 _NO_CONTENT = 204
 
@@ -44,3 +45,15 @@ def query_metadata(request: Request) -> dict[str, str]:
         if key.startswith("metadata.") and key[9:] not in found:
             found[key[9:]] = value
     return found
+
+
+async def send_error(send: Send, error: DaprError, *, close: bool = False,
+                     extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    """Send Dapr's error body straight on an ASGI ``send`` (for raw ASGI endpoints)."""
+    body = json.dumps(error.to_json()).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    headers.extend(extra or ())
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,8 +1,9 @@
-"""``/v1.0/state/{store}``: save, get, bulk get, delete, transaction (spec §2)."""
+"""``/v1.0/state/{store}``: save, get, bulk get, delete, transaction; alpha query (spec §2)."""
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -18,6 +19,7 @@ from ..components.state import (
     SetRequest,
     TransactionOp,
 )
+from ..components.state_query import QueryItem, parse_query
 from ..errors import DaprError
 from .responses import json_response, no_content, query_metadata, read_json
 
@@ -84,7 +86,24 @@ def routes(block: StateBlock) -> list[Route]:
         await block.transact(request.path_params["store"], ops)
         return no_content()
 
+    async def query(request: Request) -> Response:
+        body = await read_json(request)
+        try:
+            parsed = parse_query(body)
+        except ValueError as exc:
+            raise DaprError(400, "ERR_MALFORMED_REQUEST", f"failed parsing query: {exc}") from None
+        page = await block.query(request.path_params["store"], replace(parsed, metadata=query_metadata(request)))
+        if not page.results:
+            return no_content()  # Dapr answers an empty result with 204, not an empty list
+        out: dict[str, Any] = {"results": [_query_item(item) for item in page.results]}
+        if page.token:
+            out["token"] = page.token
+        if page.metadata:
+            out["metadata"] = dict(page.metadata)
+        return json_response(out)
+
     return [
+        Route("/v1.0-alpha1/state/{store}/query", query, methods=["POST", "PUT"]),
         Route("/v1.0/state/{store}", save, methods=["POST", "PUT"]),
         Route("/v1.0/state/{store}/bulk", bulk_get, methods=["POST", "PUT"]),
         Route("/v1.0/state/{store}/transaction", transaction, methods=["POST", "PUT"]),
@@ -201,17 +220,31 @@ def _consistency(value: Any) -> Consistency | None:
                         f"invalid consistency {value!r}: use strong or eventual") from None
 
 
+def _json_data(data: bytes) -> Any:
+    """A stored value as JSON, or as text when it is not JSON (binary values)."""
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return data.decode("utf-8", "replace")
+
+
 def _bulk_item(item: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"key": item.key}
     if item.data is not None:
-        try:
-            out["data"] = json.loads(item.data)
-        except (ValueError, UnicodeDecodeError):
-            out["data"] = item.data.decode("utf-8", "replace")
+        out["data"] = _json_data(item.data)
     if item.etag:
         out["etag"] = item.etag
     if item.metadata:
         out["metadata"] = dict(item.metadata)
+    if item.error:
+        out["error"] = item.error
+    return out
+
+
+def _query_item(item: QueryItem) -> dict[str, Any]:
+    out: dict[str, Any] = {"key": item.key, "data": _json_data(item.data)}
+    if item.etag:
+        out["etag"] = item.etag
     if item.error:
         out["error"] = item.error
     return out

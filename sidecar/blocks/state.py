@@ -17,6 +17,8 @@ from ..components.state import (
     ETagMismatch,
     GetRequest,
     GetResponse,
+    Query,
+    QueryPage,
     SetRequest,
     StateError,
     StateFeature,
@@ -64,6 +66,11 @@ class _Store:
                 reason="DAPR_STATE_ILLEGAL_KEY",
             )
         return f"{self.prefix}{KEY_SEPARATOR}{key}" if self.prefix else key
+
+    @property
+    def query_prefix(self) -> str:
+        """What every key of this app starts with in the store ('' when unprefixed)."""
+        return f"{self.prefix}{KEY_SEPARATOR}" if self.prefix else ""
 
     def unkey(self, key: str) -> str:
         return key.split(KEY_SEPARATOR, 1)[1] if self.prefix and KEY_SEPARATOR in key else key
@@ -145,6 +152,25 @@ class StateBlock:
             await store.driver.transact(prefixed)
         except StateError as exc:
             raise DaprError(500, "ERR_STATE_TRANSACTION", f"error while executing state transaction: {exc}") from exc
+
+    async def query(self, name: str, query: Query) -> QueryPage:
+        """Run a query over this app's keys only: the driver gets the app's key prefix."""
+        store = self.store(name)
+        if StateFeature.QUERY_API.value not in store.features:
+            raise self._query_unsupported(name)
+        try:
+            page = await store.driver.query(query, store.query_prefix)
+        except NotImplementedError:
+            raise self._query_unsupported(name) from None
+        except ValueError as exc:  # e.g. a page token this store cannot use
+            raise DaprError(400, "ERR_MALFORMED_REQUEST", f"invalid query: {exc}") from exc
+        except StateError as exc:
+            raise DaprError(500, "ERR_STATE_QUERY", f"failed query in state store {name}: {exc}") from exc
+        return replace(page, results=[replace(item, key=store.unkey(item.key)) for item in page.results])
+
+    def _query_unsupported(self, name: str) -> DaprError:
+        return DaprError(500, "ERR_STATE_STORE_NOT_SUPPORTED", f"state store {name} doesn't support query",
+                         reason="DAPR_STATE_QUERYING_NOT_SUPPORTED", metadata={"appID": self._app_id})
 
 
 def _etag_error(exc: StateError, code: str, what: str) -> DaprError:

@@ -41,7 +41,8 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
 @click.option("--app-protocol", type=click.Choice(["http"]), default="http", help="How to talk to the app.")
 @click.option("--mode", default="standalone", hidden=True)
 @click.option("--dapr-grpc-port", type=int, default=None, hidden=True, help="Accepted for daprd compatibility; no gRPC API.")
-@click.option("--dapr-internal-grpc-port", type=int, default=None, hidden=True)
+@click.option("--dapr-internal-port", "--dapr-internal-grpc-port", "internal_port", type=int, default=0,
+              help="The port other sidecars call this one on (0 = any free port).")
 @click.option("--metrics-port", type=int, default=None, hidden=True)
 @click.option("--enable-metrics", default=None, hidden=True)
 @click.option("--placement-host-address", default=None, hidden=True)
@@ -51,7 +52,7 @@ def main(
     app_id: str, app_port: int | None, http_port: int, dapr_listen_addresses: str,
     resources_path: tuple[Path, ...], components_path: tuple[Path, ...], config_path: Path | None,
     log_level: str, max_body_size: int | None, dapr_http_max_request_size: int | None,
-    app_channel_address: str, app_protocol: str, **_ignored: object,
+    app_channel_address: str, app_protocol: str, internal_port: int, **_ignored: object,
 ) -> None:
     """Run the Tandem sidecar: Dapr's HTTP API v1.0 over pluggable components."""
     logging.basicConfig(
@@ -62,7 +63,7 @@ def main(
         max_body_size = (dapr_http_max_request_size * 1024 * 1024 if dapr_http_max_request_size
                          else DEFAULT_MAX_BODY_SIZE)
     config = RuntimeConfig.from_env(
-        app_id=app_id, http_port=http_port, app_port=app_port or None,
+        app_id=app_id, http_port=http_port, app_port=app_port or None, internal_port=internal_port,
         listen_addresses=tuple(a.strip() for a in dapr_listen_addresses.split(",") if a.strip()),
         app_channel_address=app_channel_address, app_protocol=app_protocol,
         resources_paths=tuple(resources_path) + tuple(components_path),

@@ -1,9 +1,10 @@
-"""The ``tandem`` command: Dapr's CLI verbs (init, run, list, stop) for Tandem's sidecar."""
+"""The ``tandem`` command: Dapr's CLI verbs (init, run, list, stop, invoke) for Tandem's sidecar."""
 from __future__ import annotations
 
 import click
 
 from .init_cmd import init
+from .invoke_cmd import invoke
 from .list_cmd import list_
 from .run_cmd import run
 from .stop_cmd import stop
@@ -20,6 +21,7 @@ cli.add_command(init)
 cli.add_command(run)
 cli.add_command(list_)
 cli.add_command(stop)
+cli.add_command(invoke)
 
 if __name__ == "__main__":
     cli(prog_name="tandem")

@@ -14,11 +14,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .base import Component
+from .state_query import Query, QueryItem, QueryPage
 
 __all__ = [
     "BulkGetItem", "Concurrency", "Consistency", "DeleteRequest", "ETagInvalid", "ETagMismatch",
-    "GetRequest", "GetResponse", "SetRequest", "StateError", "StateFeature", "StateStore",
-    "TransactionOp",
+    "GetRequest", "GetResponse", "Query", "QueryItem", "QueryPage", "SetRequest", "StateError", "StateFeature",
+    "StateStore", "TransactionOp",
 ]
 
 
@@ -157,3 +158,13 @@ class StateStore(Component):
     async def transact(self, operations: Sequence[TransactionOp]) -> None:
         """Apply all operations atomically, or none. Only for ``TRANSACTIONAL`` stores."""
         raise NotImplementedError(f"{type(self).__name__} does not support transactions")
+
+    async def query(self, query: Query, key_prefix: str) -> QueryPage:
+        """Run the Query API over live keys starting with ``key_prefix``. Only for ``QUERY_API`` stores.
+
+        ``key_prefix`` is the app's whole prefix including the separator
+        (``"myapp||"``), or ``""`` for a store without one; keys come back
+        as stored. Stores without a query engine of their own pass their
+        live ``(key, value, etag)`` rows to :func:`.state_query.run_query`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not support queries")

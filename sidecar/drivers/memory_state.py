@@ -26,18 +26,22 @@ from ..components.state import (
     ETagMismatch,
     GetRequest,
     GetResponse,
+    Query,
+    QueryPage,
     SetRequest,
     StateError,
     StateFeature,
     StateStore,
     TransactionOp,
 )
+from ..components.state_query import run_query
 
 __all__ = ["MemoryStateStore"]
 
 log = logging.getLogger(__name__)
 
-_FEATURES = frozenset({StateFeature.ETAG.value, StateFeature.TRANSACTIONAL.value, StateFeature.TTL.value})
+_FEATURES = frozenset({StateFeature.ETAG.value, StateFeature.TRANSACTIONAL.value, StateFeature.TTL.value,
+                       StateFeature.QUERY_API.value})
 _ETAG = re.compile(r"[0-9]{1,20}")
 
 
@@ -135,6 +139,13 @@ class MemoryStateStore(StateStore):
                 items.append(BulkGetItem(key=req.key, data=entry.value, etag=entry.etag,
                                          metadata=self._response_metadata(entry)))
         return items
+
+    async def query(self, query: Query, key_prefix: str) -> QueryPage:
+        """A full scan: fine for the test-and-demo store this is."""
+        now = time.time()
+        rows = [(key, entry.value, entry.etag) for key, entry in self._data.items()
+                if key.startswith(key_prefix) and entry.alive(now)]
+        return run_query(query, rows)
 
     # -- writes --------------------------------------------------------------
 

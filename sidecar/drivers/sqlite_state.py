@@ -37,19 +37,23 @@ from ..components.state import (
     ETagMismatch,
     GetRequest,
     GetResponse,
+    Query,
+    QueryPage,
     SetRequest,
     StateError,
     StateFeature,
     StateStore,
     TransactionOp,
 )
+from ..components.state_query import QueryRow, run_query
 
 __all__ = ["SqliteStateStore"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_FEATURES = frozenset({StateFeature.ETAG.value, StateFeature.TRANSACTIONAL.value, StateFeature.TTL.value})
+_FEATURES = frozenset({StateFeature.ETAG.value, StateFeature.TRANSACTIONAL.value, StateFeature.TTL.value,
+                       StateFeature.QUERY_API.value})
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PRAGMA = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\(\s*([A-Za-z0-9_.+-]*)\s*\))?\s*")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -172,6 +176,11 @@ def _decode(value: object, is_binary: object) -> bytes:
         raise StateError("stored binary value is not valid base64") from None
 
 
+def _like_escape(text: str) -> str:
+    """``text`` as a literal LIKE pattern (with ``ESCAPE '\\'``)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _check_etag(etag: str | None) -> str | None:
     if not etag:
         return None
@@ -199,6 +208,7 @@ class _Sql:
         self.migrated = f"SELECT count(*) FROM {meta} WHERE key = 'migrations'"
         self.get = f"SELECT {cols} FROM {table} WHERE key = ? AND {live}"
         self.bulk = f"SELECT key, {cols} FROM {table} WHERE {live} AND key IN "
+        self.scan = f"SELECT key, value, is_binary, etag FROM {table} WHERE key LIKE ? ESCAPE '\\' AND {live}"
         self.exists = f"SELECT 1 FROM {table} WHERE key = ? AND {live}"
         self.upsert = (f"INSERT OR REPLACE INTO {table} (key, value, is_binary, etag, update_time, expiration_time) "
                        "VALUES (?, ?, ?, ?, ?, ?)")
@@ -373,6 +383,31 @@ class SqliteStateStore(StateStore):
         found = await self._run(op)
         return [found.get(req.key) or BulkGetItem(key=req.key) for req in requests]
 
+
+    async def query(self, query: Query, key_prefix: str) -> QueryPage:
+        """Fetch the app's live rows and evaluate them in Python, all in the worker thread.
+
+        Evaluating in Python keeps the semantics identical to the in-memory store
+        (and needs no JSON1); the worker keeps the event loop free meanwhile.
+        """
+        _, sql = self._require()
+        pattern = _like_escape(key_prefix) + "%"
+
+        def op() -> QueryPage:
+            now = _ts(datetime.now(timezone.utc))
+            rows: list[QueryRow] = []
+            for raw_key, value, is_binary, etag in self._db().execute(sql.scan, (pattern, now)):
+                key = _text(raw_key)
+                if not key.startswith(key_prefix):  # LIKE ignores ASCII case
+                    continue
+                try:
+                    data = _decode(value, is_binary)
+                except StateError:  # corrupt base64: return the stored text, don't fail the query
+                    data = value if isinstance(value, bytes) else str(value).encode()
+                rows.append((key, data, _text(etag)))
+            return run_query(query, rows)
+
+        return await self._run(op)
 
     def _apply(self, conn: sqlite3.Connection, op: TransactionOp, moment: datetime) -> None:
         _, sql = self._require()

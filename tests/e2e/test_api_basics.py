@@ -174,4 +174,4 @@ def test_the_sidecar_listens_on_loopback_only_by_default(tandemd) -> None:  # ty
     listening = [c.laddr for c in psutil.Process(sidecar.process.pid).net_connections("inet")
                  if c.status == psutil.CONN_LISTEN]
     assert listening and all(addr.ip == "127.0.0.1" for addr in listening)
-    assert {addr.port for addr in listening} == {sidecar.http_port}
+    assert sidecar.http_port in {addr.port for addr in listening}

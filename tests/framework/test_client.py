@@ -239,6 +239,49 @@ async def test_invoked_app_error_raises_the_same_error_type(recorder: Recorder) 
 
 
 @pytest.mark.anyio
+async def test_invoke_returns_the_apps_reply_whatever_its_status(recorder: Recorder) -> None:
+    recorder.status, recorder.body, recorder.headers = 404, b'{"detail":"no such order"}', {"X-App": "1"}
+    async with Client(recorder.url, api_token="tok") as client:
+        reply = await client.invoke(
+            "orders", "orders/7", http_verb="get", headers={"X-Trace": "t"}, query=[("a", "1"), ("a", "2")]
+        )
+        await client.invoke("orders", "raw", b"\x01", query="x=1&y=%2F", content_type="application/x-thing")
+        await client.invoke("orders", "/typed", {"a": 1}, headers={"content-type": "application/vnd+json"})
+    assert (reply.status, reply.ok, reply.headers["X-App"]) == (404, False, "1")
+    assert reply.json() == {"detail": "no such order"}
+    assert (reply.error_code, reply.invocation_failed) == (None, False)
+    with pytest.raises(SidecarError) as caught:
+        reply.raise_for_status()
+    assert (caught.value.status, caught.value.error_code) == (404, "ERR_HTTP_404")
+    (m1, p1, h1, b1), (m2, p2, h2, b2), (m3, p3, h3, b3) = recorder.seen
+    assert (m1, p1) == ("GET", "/v1.0/invoke/orders/method/orders/7?a=1&a=2")
+    assert (h1["X-Trace"], h1["dapr-api-token"], b1) == ("t", "tok", b"")
+    assert "Content-Type" not in h1
+    assert (m2, p2) == ("POST", "/v1.0/invoke/orders/method/raw?x=1&y=%2F")
+    assert (h2["Content-Type"], b2) == ("application/x-thing", b"\x01")
+    assert (p3, h3["Content-Type"]) == ("/v1.0/invoke/orders/method/typed", "application/vnd+json")
+    assert json.loads(b3) == {"a": 1}
+
+
+@pytest.mark.anyio
+async def test_invoke_tells_a_failed_invocation_from_the_apps_error(recorder: Recorder) -> None:
+    recorder.status = 500
+    recorder.body = b'{"errorCode":"ERR_DIRECT_INVOKE","message":"failed to invoke, id: orders, err: no route"}'
+    async with Client(recorder.url, api_token="") as client:
+        failed = await client.invoke("orders", "neworder", {"a": 1})
+        recorder.body = b"app crashed"
+        app_error = await client.invoke("orders", "neworder", {"a": 1})
+        recorder.status, recorder.body = 201, b'{"errorCode":"ERR_DIRECT_INVOKE"}'
+        created = await client.invoke("orders", "neworder")
+    assert (failed.status, failed.error_code, failed.invocation_failed) == (500, "ERR_DIRECT_INVOKE", True)
+    with pytest.raises(SidecarError, match="failed to invoke, id: orders") as caught:
+        failed.raise_for_status()
+    assert caught.value.error_code == "ERR_DIRECT_INVOKE"
+    assert (app_error.status, app_error.error_code, app_error.invocation_failed) == (500, None, False)
+    assert (created.ok, created.invocation_failed, created.raise_for_status()) == (True, False, created)
+
+
+@pytest.mark.anyio
 async def test_a_given_session_is_used_and_left_open(recorder: Recorder) -> None:
     async with aiohttp.ClientSession() as session:
         async with Client(recorder.url, api_token="", session=session) as client:

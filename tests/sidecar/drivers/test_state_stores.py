@@ -77,7 +77,7 @@ async def put(store: StateStore, key: str, value: bytes, *, etag: str | None = N
 
 
 async def test_features(store: StateStore) -> None:
-    assert store.features() == frozenset({"ETAG", "TRANSACTIONAL", "TTL"})
+    assert store.features() == frozenset({"ETAG", "TRANSACTIONAL", "TTL", "QUERY_API"})
 
 
 async def test_get_missing_is_none(store: StateStore) -> None:
