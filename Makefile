@@ -15,10 +15,11 @@ $(BIN)/.installed: setup.cfg pyproject.toml $(PLUGINS)
 
 install: $(BIN)/.installed
 
-## hello: set up, write the embedded defaults to ~/.tandem, run the hello-world beside its sidecar
+## hello: set up, write the embedded defaults to ~/.tandem, run the two-service hello-world
+## (examples/hello-world: an order service and a client, each beside its own sidecar)
 hello: install
 	$(BIN)/tandem init
-	$(BIN)/tandem run --app-id hello -- $(BIN)/python examples/hello/hello.py
+	$(BIN)/python examples/hello-world/run.py
 
 ## test: set up and run the whole test suite (what CI runs)
 test: install

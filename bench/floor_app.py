@@ -11,17 +11,24 @@ import sys
 import uvicorn
 from starlette.types import Receive, Scope, Send
 
+#: ``floor_app.py PORT echo`` answers every request with its own body (the invocation target).
+_ECHO = len(sys.argv) > 2 and sys.argv[2] == "echo"
 _BODY = json.dumps({"order": 42, "items": ["a", "b", "c"], "note": "x" * 200}).encode()
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] != "http":
         return
-    more = True
+    more, body = True, b""
     while more:
         message = await receive()
+        body += message.get("body", b"")
         more = message.get("more_body", False)
-    if scope["method"] == "GET":
+    if _ECHO:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/octet-stream")]})
+        await send({"type": "http.response.body", "body": body})
+    elif scope["method"] == "GET":
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"application/json"), (b"etag", b"1")]})
         await send({"type": "http.response.body", "body": _BODY})

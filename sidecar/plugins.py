@@ -114,7 +114,9 @@ def plugin_manager(
         try:
             pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
         except Exception as exc:
-            raise PluginError(f"a plugin of the {ENTRY_POINT_GROUP!r} entry-point group failed to load: {exc!r}") from exc
+            raise PluginError(
+                f"a plugin of the {ENTRY_POINT_GROUP!r} entry-point group failed to load: {exc!r}"
+            ) from exc
     for name in filter(None, (n.strip() for n in env.get("TANDEM_PLUGINS", "").split(","))):
         if pm.get_plugin(name) is None:
             try:

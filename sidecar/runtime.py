@@ -21,12 +21,11 @@ from .blocks.invoke import Invoker
 from .blocks.state import StateBlock
 from .channel import AppChannel
 from .components.base import Component, ComponentMetadata, MetadataError
-from .components.nameresolution import Address, NameResolver, SelfRegistration
 from .components.loader import load_configuration, load_resources
 from .components.model import ComponentError, ComponentSpec, Configuration
+from .components.nameresolution import Address, NameResolver, SelfRegistration
 from .components.state import StateFeature, StateStore
 from .config import RuntimeConfig
-from .proxy import new_session
 from .plugins import (
     ComponentRegistry,
     PluginError,
@@ -34,6 +33,7 @@ from .plugins import (
     component_registry,
     plugin_manager,
 )
+from .proxy import new_session
 
 __all__ = ["Runtime", "StartupError", "LoadedComponent"]
 

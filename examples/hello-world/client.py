@@ -38,7 +38,8 @@ async def run(app_id: str, count: int | None, interval: float) -> None:
     async with Client.from_env() as sidecar:
         await sidecar.wait_for_sidecar(timeout=30)
         held = await held_order(sidecar, app_id)
-        order_id = held.get("orderId", 0) if isinstance(held, dict) else 0
+        last = held.get("orderId") if isinstance(held, dict) else None
+        order_id = last if isinstance(last, int) else 0
         if held is not None:
             print(f"the order service already holds {json.dumps(held)}; continuing from there", flush=True)
         sent = 0

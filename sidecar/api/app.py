@@ -8,10 +8,8 @@ from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import DaprError
@@ -28,14 +26,13 @@ _NO_APP_ID = DaprError(404, "ERR_DIRECT_INVOKE",
                        "failed getting app id either from the URL path or the header dapr-app-id")
 
 
-def build_api(runtime: Runtime) -> Starlette:
+def build_api(runtime: Runtime) -> ASGIApp:
     """The sidecar's HTTP API over ``runtime``'s building blocks."""
     routes = [
         *health.routes(runtime),
         *metadata.routes(runtime),
         *shutdown.routes(runtime),
         *state.routes(runtime.state),
-        *invoke.routes(runtime.invoker),
     ]
     by_header = invoke.InvokeByHeader(runtime.invoker)
     by_path = invoke.InvokeByPath(runtime.invoker)
@@ -44,20 +41,13 @@ def build_api(runtime: Runtime) -> Starlette:
         # Dapr hands every request that matches no route to service invocation.
         assert isinstance(exc, HTTPException)
         if exc.status_code in (404, 405):
-            if request.scope["path"].startswith("/v1.0/invoke/"):
-                return _Delegate(by_path)  # a method path the route pattern cannot hold (e.g. %0A)
             if invoke.app_id_from_headers(request.scope)[0]:
                 return _Delegate(by_header)
             return error_response(_NO_APP_ID)
         return error_response(DaprError(exc.status_code, "ERR_BAD_REQUEST", str(exc.detail)))
 
-    middleware = [Middleware(NormalizePath)]
-    if runtime.config.api_token:
-        middleware.append(Middleware(RequireApiToken, token=runtime.config.api_token))
-    middleware.append(Middleware(LimitBody, limit=runtime.config.max_body_size))
     api = Starlette(
         routes=routes,
-        middleware=middleware,
         exception_handlers={
             DaprError: _dapr_error,
             HTTPException: unmatched,
@@ -65,7 +55,25 @@ def build_api(runtime: Runtime) -> Starlette:
         },
     )
     api.router.redirect_slashes = False  # Dapr answers 404, never a redirect
-    return api
+    app: ASGIApp = _InvokeFastPath(by_path, api)
+    app = LimitBody(app, limit=runtime.config.max_body_size)
+    if runtime.config.api_token:
+        app = RequireApiToken(app, token=runtime.config.api_token)
+    return NormalizePath(app)
+
+
+class _InvokeFastPath:
+    """Invocations skip Starlette's router and exception layers: they are the hottest path."""
+
+    def __init__(self, invoke: ASGIApp, api: ASGIApp) -> None:
+        self.invoke = invoke
+        self.api = api
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1.0/invoke/"):
+            await _Delegate(self.invoke)(scope, receive, send)
+        else:
+            await self.api(scope, receive, send)
 
 
 async def _dapr_error(request: Request, exc: Exception) -> Response:

@@ -10,7 +10,6 @@ import posixpath
 import re
 from urllib.parse import quote, unquote
 
-from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from ..blocks.invoke import WRONG_TARGET_HEADER, Invoker, Target, invoke_error
@@ -18,17 +17,13 @@ from ..errors import DaprError
 from ..proxy import RequestBody, outgoing_headers
 from .responses import send_error
 
-__all__ = ["routes", "InvokeByHeader", "InternalInvoke", "app_id_from_headers"]
+__all__ = ["InvokeByPath", "InvokeByHeader", "InternalInvoke", "app_id_from_headers"]
 
 _PREFIX = b"/v1.0/invoke/"
 _DROP = frozenset({b"dapr-app-id", b"dapr-api-token", b"destination-app-id"})
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f#?]")
 _NO_APP_ID = DaprError(404, "ERR_DIRECT_INVOKE",
                        "failed getting app id either from the URL path or the header dapr-app-id")
-
-
-def routes(invoker: Invoker) -> list[Route]:
-    return [Route("/v1.0/invoke/{app_id}/method/{method:path}", InvokeByPath(invoker))]
 
 
 def parse_target(raw: str) -> Target:

@@ -111,8 +111,9 @@ class Invoker:
         """Carry a call to the sidecar serving ``target``, retrying failed connections."""
         headers["dapr-caller-app-id"] = self.app_id
         headers["dapr-callee-app-id"] = target.app_id
-        if target.namespace or self.namespace:
-            headers["dapr-callee-namespace"] = target.namespace or self.namespace
+        namespace = target.namespace or self.namespace
+        if namespace:
+            headers["dapr-callee-namespace"] = namespace
         headers["x-forwarded-for"] = self._ip
         headers["x-forwarded-host"] = self._hostname
         forwarded = f"for={self._ip};by={self._ip};host={self._hostname}"

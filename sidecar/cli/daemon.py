@@ -28,10 +28,13 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
 @click.option("--app-id", default="", help="The id of the app this sidecar serves.")
-@click.option("--app-port", type=int, default=None, help="The port the app listens on (no app channel if omitted).")
-@click.option("--dapr-http-port", "http_port", type=int, default=3500, help="The port of the HTTP API (0 = any free port).")
+@click.option("--app-port", type=int, default=None,
+              help="The port the app listens on (no app channel if omitted).")
+@click.option("--dapr-http-port", "http_port", type=int, default=3500,
+              help="The port of the HTTP API (0 = any free port).")
 @click.option("--dapr-listen-addresses", default="127.0.0.1", help="Comma-separated addresses to listen on.")
-@click.option("--resources-path", multiple=True, type=click.Path(path_type=Path), help="A folder of component files (repeatable).")
+@click.option("--resources-path", multiple=True, type=click.Path(path_type=Path),
+              help="A folder of component files (repeatable).")
 @click.option("--components-path", multiple=True, type=click.Path(path_type=Path), help="Old name of --resources-path.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None, help="A Configuration file.")
 @click.option("--log-level", type=click.Choice(sorted(_LEVELS), case_sensitive=False), default="info")
@@ -40,7 +43,8 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
 @click.option("--app-channel-address", default="127.0.0.1", help="The address the app listens on.")
 @click.option("--app-protocol", type=click.Choice(["http"]), default="http", help="How to talk to the app.")
 @click.option("--mode", default="standalone", hidden=True)
-@click.option("--dapr-grpc-port", type=int, default=None, hidden=True, help="Accepted for daprd compatibility; no gRPC API.")
+@click.option("--dapr-grpc-port", type=int, default=None, hidden=True,
+              help="Accepted for daprd compatibility; no gRPC API.")
 @click.option("--dapr-internal-port", "--dapr-internal-grpc-port", "internal_port", type=int, default=0,
               help="The port other sidecars call this one on (0 = any free port).")
 @click.option("--metrics-port", type=int, default=None, hidden=True)

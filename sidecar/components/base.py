@@ -96,7 +96,7 @@ class Component(abc.ABC):
     async def init(self, metadata: ComponentMetadata) -> None:
         """Connect and validate metadata; raise :class:`MetadataError` for bad fields."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional hook, deliberately not abstract
         """Release connections; the default does nothing."""
 
     def features(self) -> frozenset[str]:

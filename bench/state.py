@@ -1,6 +1,6 @@
 """Tandem benchmarks: each result is a ratio against a baseline measured in the same run.
 
-    python bench/run.py [--seconds 5] [--concurrency 16] [--store sqlite|in-memory]
+    python bench/state.py [--seconds 5] [--concurrency 16] [--store sqlite|in-memory]
 
 1. state save+get through a real ``tandemd`` vs the same driver called in-process, and vs
    the HTTP floor (the same client against a bare ASGI app on the same server stack);
@@ -12,55 +12,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 import psutil
+from common import Result, closed_loop, start_tandemd
 from tandem.sidecar.components.base import ComponentMetadata
 from tandem.sidecar.components.state import GetRequest, SetRequest, StateStore
 from tandem.sidecar.plugins import component_registry, plugin_manager
 
 _PAYLOAD = {"order": 42, "items": ["a", "b", "c"], "note": "x" * 200}
-
-
-@dataclass
-class Result:
-    name: str
-    latencies: list[float]
-    seconds: float
-
-    @property
-    def ops(self) -> float:
-        return len(self.latencies) / self.seconds
-
-    def pct(self, q: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
-
-
-async def _load(op: Callable[[int], Awaitable[None]], seconds: float, concurrency: int) -> tuple[list[float], float]:
-    latencies: list[float] = []
-    stop = time.perf_counter() + seconds
-
-    async def worker(w: int) -> None:
-        i = 0
-        while time.perf_counter() < stop:
-            began = time.perf_counter()
-            await op(w * 1_000_000 + i)
-            latencies.append(time.perf_counter() - began)
-            i += 1
-
-    began = time.perf_counter()
-    await asyncio.gather(*(worker(w) for w in range(concurrency)))
-    return latencies, time.perf_counter() - began
 
 
 def _store_spec(kind: str, folder: Path) -> tuple[str, dict[str, str]]:
@@ -74,8 +40,9 @@ async def bench_in_process(kind: str, folder: Path, seconds: float, concurrency:
     registry = component_registry(plugin_manager())
     store = registry.lookup(ctype).create()
     assert isinstance(store, StateStore)
-    await store.init(ComponentMetadata("statestore", ctype, properties={**props, "connectionString": str(folder / "direct.db")}
-                                       if kind == "sqlite" else props, app_id="bench"))
+    if kind == "sqlite":
+        props = {**props, "connectionString": str(folder / "direct.db")}
+    await store.init(ComponentMetadata("statestore", ctype, properties=props, app_id="bench"))
     value = json.dumps(_PAYLOAD).encode()
 
     async def op(i: int) -> None:
@@ -84,7 +51,7 @@ async def bench_in_process(kind: str, folder: Path, seconds: float, concurrency:
         assert await store.get(GetRequest(key=key)) is not None
 
     try:
-        latencies, took = await _load(op, seconds, concurrency)
+        latencies, took = await closed_loop(op, seconds, concurrency)
     finally:
         await store.close()
     return Result(f"in-process {ctype}", latencies, took)
@@ -98,34 +65,7 @@ def start_sidecar(folder: Path, kind: str) -> tuple[subprocess.Popen[bytes], str
     (components / "statestore.yaml").write_text(
         "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: statestore\n"
         f"spec:\n  type: {ctype}\n  version: v1\n  metadata:\n{meta}")
-    log = open(folder / "tandemd.log", "wb")
-    began = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "tandem.sidecar", "--app-id", "bench", "--dapr-http-port", "0",
-                             "--resources-path", str(components), "--log-level", "warn"],
-                            stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "TANDEM_HOME": str(folder / "home")})
-    url = _wait_healthy(proc, folder)
-    return proc, url, time.perf_counter() - began
-
-
-def _wait_healthy(proc: subprocess.Popen[bytes], folder: Path) -> str:
-    import urllib.request
-
-    run = folder / "home" / "run"
-    while True:
-        if proc.poll() is not None:
-            raise SystemExit((folder / "tandemd.log").read_text())
-        entries = list(run.glob("*.json")) if run.is_dir() else []
-        if entries:
-            port = json.loads(entries[0].read_text())["http_port"]
-            url = f"http://127.0.0.1:{port}"
-            try:
-                with urllib.request.urlopen(url + "/v1.0/healthz", timeout=1) as reply:
-                    if reply.status == 204:
-                        return url
-            except OSError:
-                pass
-        time.sleep(0.002)
+    return start_tandemd(folder, "bench", "--resources-path", str(components))
 
 
 async def bench_sidecar(url: str, seconds: float, concurrency: int, proc: psutil.Process,
@@ -150,8 +90,8 @@ async def bench_sidecar(url: str, seconds: float, concurrency: int, proc: psutil
                 await asyncio.sleep(0.1)
 
         sampler = asyncio.ensure_future(sample())
-        await _load(op, 0.5, concurrency)  # warm-up
-        latencies, took = await _load(op, seconds, concurrency)
+        await closed_loop(op, 0.5, concurrency)  # warm-up
+        latencies, took = await closed_loop(op, seconds, concurrency)
         sampler.cancel()
     return Result(name, latencies, took), peak
 
