@@ -27,7 +27,8 @@ test: install
 
 ## bench: the benchmarks under bench/ (ratios against a baseline measured in the same run)
 bench: install
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/state.py
+	$(BIN)/python bench/invoke.py
 
 clean:
 	rm -rf $(VENV) *.egg-info build
