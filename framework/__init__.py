@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from .app import App, TandemMiddleware
 from .client import (
+    BulkPublishEntry,
+    BulkPublishFailure,
     BulkStateItem,
     Client,
     SidecarResponse,
@@ -20,6 +22,8 @@ from .router import CloudEvent, Router
 
 __all__ = [
     "App",
+    "BulkPublishEntry",
+    "BulkPublishFailure",
     "BulkStateItem",
     "Client",
     "CloudEvent",

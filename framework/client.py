@@ -17,6 +17,7 @@ returns the reply whatever its status (see `SidecarResponse.invocation_failed` a
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "BulkPublishEntry",
+    "BulkPublishFailure",
     "BulkStateItem",
     "Client",
     "SidecarResponse",
@@ -185,6 +188,36 @@ class SidecarResponse:
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
+
+
+# -- pub/sub types ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BulkPublishEntry:
+    """One event of `Client.bulk_publish`; `event` is encoded as for `Client.publish`."""
+
+    event: Any
+    entry_id: str | None = None
+    content_type: str | None = None
+    metadata: Mapping[str, str] | None = None
+
+    def to_wire(self, entry_id: str) -> dict[str, Any]:
+        """Dapr's bulk entry: ``event`` is a string for text, base64 for bytes, JSON otherwise."""
+        event, ctype = _bulk_event(self.event, self.content_type)
+        entry: dict[str, Any] = {"entryId": entry_id, "event": event, "contentType": ctype}
+        if self.metadata:
+            entry["metadata"] = {str(k): str(v) for k, v in self.metadata.items()}
+        return entry
+
+
+@dataclass(frozen=True)
+class BulkPublishFailure:
+    """An entry the sidecar could not publish, with its reason (and the entry, to retry it)."""
+
+    entry_id: str
+    error: str
+    entry: BulkPublishEntry | None = None
 
 
 # -- client -----------------------------------------------------------------------------
@@ -423,15 +456,63 @@ class Client:
         )
         return reply.raise_for_status()
 
+    async def publish(
+        self, pubsub: str, topic: str, data: Any, *, content_type: str | None = None,
+        metadata: Mapping[str, str] | None = None, raw_payload: bool = False,
+    ) -> None:
+        """Publish `data` to `topic` of component `pubsub`; the sidecar wraps it in a CloudEvent.
+
+        bytes go as ``application/octet-stream`` (delivered as ``data_base64``), str as
+        ``text/plain``, anything else (None too) as ``application/json``. Pass
+        ``content_type="application/cloudevents+json"`` with a CloudEvent-shaped dict to send
+        your own envelope (the sidecar completes it). `raw_payload` skips the envelope
+        (``metadata.rawPayload=true``). Raises `SidecarError`: 404 unknown pub/sub, 403 a
+        topic this app may not publish to, 500 the broker refused.
+        """
+        meta = dict(metadata or {})
+        if raw_payload:
+            meta["rawPayload"] = "true"
+        body, ctype = _encode_event(data, content_type)
+        headers = {"Content-Type": ctype} if ctype else None
+        await self.request("POST", _publish_path("v1.0", pubsub, topic), data=body, headers=headers,
+                           params=_meta(meta))
+
     async def publish_event(
         self, pubsub: str, topic: str, data: Any, *, content_type: str | None = None,
-        metadata: Mapping[str, str] | None = None,
+        metadata: Mapping[str, str] | None = None, raw_payload: bool = False,
     ) -> None:
-        """Publish `data` (bytes, text, or anything JSON) to `topic`; the sidecar wraps it."""
-        body, ctype = _encode(data, content_type)
-        path = f"/v1.0/publish/{_q(pubsub)}/{quote(topic, safe='/')}"
-        headers = {"Content-Type": ctype} if ctype else None
-        await self.request("POST", path, data=body, headers=headers, params=_meta(metadata))
+        """`publish`, under the name Dapr's Python SDK uses."""
+        await self.publish(pubsub, topic, data, content_type=content_type, metadata=metadata,
+                           raw_payload=raw_payload)
+
+    async def bulk_publish(
+        self, pubsub: str, topic: str, entries: Sequence[Any], *, metadata: Mapping[str, str] | None = None,
+    ) -> list[BulkPublishFailure]:
+        """Publish several events in one request; returns the entries the broker did not take.
+
+        Each entry is a `BulkPublishEntry` or a bare value (encoded as for `publish`, entry id
+        = its index). An empty list means every event was published. When the sidecar names
+        the entries that failed (Dapr's ``failedEntries``, with a 500) they are returned, for
+        the caller to retry; any other non-2xx reply (unknown pub/sub, scopes, a malformed
+        request) raises `SidecarError`.
+        """
+        items: dict[str, BulkPublishEntry] = {}
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, BulkPublishEntry):
+                entry = BulkPublishEntry(entry)
+            entry_id = entry.entry_id or str(i)
+            if entry_id in items:
+                raise ValueError(f"bulk_publish: entry id {entry_id!r} is used twice")
+            items[entry_id] = entry
+        wire = [entry.to_wire(entry_id) for entry_id, entry in items.items()]
+        resp = await self.request("POST", _publish_path("v1.0-alpha1", pubsub, topic, bulk=True), json=wire,
+                                  params=_meta(metadata), raise_for_status=False)
+        if resp.ok:
+            return []
+        failed = _failed_entries(resp)
+        if failed is None:
+            raise SidecarError.from_response(resp.status, resp.body)
+        return [BulkPublishFailure(entry_id, error, items.get(entry_id)) for entry_id, error in failed]
 
     async def invoke_binding(
         self, name: str, operation: str, data: Any = None, metadata: Mapping[str, str] | None = None
@@ -475,3 +556,39 @@ def _encode(data: Any, content_type: str | None) -> tuple[bytes | None, str | No
     if isinstance(data, str):
         return data.encode(), content_type or "text/plain; charset=utf-8"
     return _dumps(data), content_type or "application/json"
+
+
+def _publish_path(version: str, pubsub: str, topic: str, *, bulk: bool = False) -> str:
+    # The topic is the rest of the path and may hold "/".
+    return f"/{version}/publish/{'bulk/' if bulk else ''}{_q(pubsub)}/{quote(topic, safe='/')}"
+
+
+def _encode_event(data: Any, content_type: str | None) -> tuple[bytes | None, str | None]:
+    """`_encode`, but text is plain ``text/plain`` (it becomes the event's ``datacontenttype``)
+    and None is JSON ``null`` (an empty POST would go out as ``application/octet-stream``)."""
+    if isinstance(data, str) and content_type is None:
+        return data.encode(), "text/plain"
+    if data is None:
+        return b"null", content_type or "application/json"
+    return _encode(data, content_type)
+
+
+def _bulk_event(data: Any, content_type: str | None) -> tuple[Any, str]:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(data)).decode("ascii"), content_type or "application/octet-stream"
+    if isinstance(data, str):
+        return data, content_type or "text/plain"
+    return data, content_type or "application/json"
+
+
+def _failed_entries(resp: SidecarResponse) -> list[tuple[str, str]] | None:
+    """Dapr's ``{"failedEntries": [{"entryId", "error"}]}``; None when the body is not that."""
+    try:
+        doc = resp.json()
+    except ValueError:
+        return None
+    entries = doc.get("failedEntries") if isinstance(doc, dict) else None
+    if not isinstance(entries, list) or not entries:
+        return None
+    found = [(str(e.get("entryId", "")), str(e.get("error", ""))) for e in entries if isinstance(e, dict)]
+    return found or None

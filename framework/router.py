@@ -18,6 +18,7 @@ import base64
 import binascii
 import enum
 import inspect
+import json
 import re
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -54,7 +55,9 @@ _CORE_ATTRS = frozenset(
 class CloudEvent:
     """The CloudEvent a topic handler receives; Dapr's extra attributes go in `extensions`.
 
-    ``data_base64`` (binary and raw-payload events) is decoded into `data` as bytes.
+    `data` is decoded by content type: JSON (``application/json`` and ``+json`` types) is
+    the decoded value, text is a `str`, and ``data_base64`` (binary and raw-payload
+    events) is `bytes`.
     """
 
     id: str = ""
@@ -90,9 +93,22 @@ class CloudEvent:
             datacontenttype=text("datacontenttype"),
             topic=text("topic"),
             pubsubname=text("pubsubname"),
-            data=data,
+            data=data if isinstance(encoded, str) else _decode_data(data, text("datacontenttype")),
             extensions={k: v for k, v in event.items() if k not in _CORE_ATTRS},
         )
+
+
+def _decode_data(data: Any, content_type: str | None) -> Any:
+    """Dapr parses the body only for exactly ``application/json``; other JSON types arrive as text."""
+    if not isinstance(data, str) or content_type is None:
+        return data
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media.endswith("+json"):
+        try:
+            return json.loads(data)
+        except ValueError:
+            return data
+    return data
 
 
 class Inject(enum.Enum):

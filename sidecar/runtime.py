@@ -17,13 +17,17 @@ from typing import Any
 
 import aiohttp
 
+from .blocks.delivery import PubSubComponent, SubscriptionManager
 from .blocks.invoke import Invoker
+from .blocks.publish import PublishBlock
 from .blocks.state import StateBlock
+from .blocks.subscriptions import SubscriptionError, SubscriptionSpec, from_app, from_documents
 from .channel import AppChannel
 from .components.base import Component, ComponentMetadata, MetadataError
 from .components.loader import load_configuration, load_resources
 from .components.model import ComponentError, ComponentSpec, Configuration
 from .components.nameresolution import Address, NameResolver, SelfRegistration
+from .components.pubsub import PubSub
 from .components.state import StateFeature, StateStore
 from .config import RuntimeConfig
 from .plugins import (
@@ -69,6 +73,10 @@ class Runtime:
         self.configuration = Configuration(name="default", source="")
         self.components: list[LoadedComponent] = []
         self.state = StateBlock(config.app_id)
+        self.publish = PublishBlock(config.app_id, config.namespace)
+        self.pubsubs: dict[str, PubSubComponent] = {}
+        self.subscriptions: SubscriptionManager | None = None
+        self._declarative: list[SubscriptionSpec] = []
         self.extended: dict[str, str] = {}
         self.outbound_ready = False
         self.app_ready = False
@@ -106,7 +114,8 @@ class Runtime:
             if self.config.config_path is not None:
                 self.configuration = load_configuration(self.config.config_path)
             resources = load_resources(self.config.resources_paths, self.config.app_id, self.config.namespace)
-        except ComponentError as exc:
+            self._declarative = from_documents(resources.documents.get("Subscription", []))
+        except (ComponentError, SubscriptionError) as exc:
             raise StartupError(str(exc)) from None
         actor_store: str | None = None
         for spec in resources.components:
@@ -180,6 +189,9 @@ class Runtime:
                     continue
                 raise StartupError(problem) from None
             loaded.capabilities = self._capabilities(loaded)
+            if isinstance(loaded.driver, PubSub):
+                self.publish.add(loaded.metadata, loaded.driver)
+                self.pubsubs[spec.name] = PubSubComponent(loaded.metadata, loaded.driver)
             if isinstance(loaded.driver, StateStore):
                 try:
                     self.state.add(loaded.metadata, loaded.driver)
@@ -219,6 +231,11 @@ class Runtime:
         await self.channel.wait_until_reachable()
         self.app_ready = True
         log.info("app is reachable on port %s", self.config.app_port)
+        await self._read_app_config()
+        await self._subscribe()
+
+    async def _read_app_config(self) -> None:
+        assert self.channel is not None
         try:
             reply = await self.channel.call("GET", "/dapr/config", timeout=10,
                                             headers={"content-type": "application/json",
@@ -233,6 +250,28 @@ class Runtime:
             except (ValueError, AttributeError):
                 log.warning("the app's /dapr/config is not a JSON object; no actor types")
 
+    async def _subscribe(self) -> None:
+        """Ask the app for its subscriptions, add the declarative ones, start delivering."""
+        assert self.channel is not None
+        specs: list[SubscriptionSpec] = []
+        if self.pubsubs:
+            try:
+                reply = await self.channel.call("GET", "/dapr/subscribe", timeout=10,
+                                                headers={"content-type": "application/json"})
+                if reply.status == 200:
+                    specs = from_app(reply.body)
+                elif reply.status != 404:
+                    log.warning("the app's /dapr/subscribe answered %s; no programmatic subscriptions",
+                                reply.status)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("could not read the app's /dapr/subscribe: %s", exc)
+            except SubscriptionError as exc:
+                log.error("%s", exc)
+        specs += self._declarative
+        if specs:
+            self.subscriptions = SubscriptionManager(self.config.app_id, self.channel, self.pubsubs)
+            await self.subscriptions.start(specs)
+
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
         self._background.add(task)
@@ -246,6 +285,8 @@ class Runtime:
         self._shutdown()
 
     async def close(self) -> None:
+        if self.subscriptions is not None:
+            await self.subscriptions.close()
         for task in list(self._background):
             task.cancel()
         if self._background:

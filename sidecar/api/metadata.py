@@ -42,6 +42,7 @@ def describe(runtime: Runtime) -> dict[str, Any]:
              "capabilities": sorted(c.capabilities)}
             for c in runtime.components
         ],
+        "subscriptions": [s.describe() for s in runtime.subscriptions.active] if runtime.subscriptions else [],
         "extended": {"daprRuntimeVersion": runtime.version, **runtime.extended},
         "plugins": [{"name": n, "distribution": d} for n, d in sorted(runtime.plugins.items())],
     }

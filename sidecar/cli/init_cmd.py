@@ -1,7 +1,9 @@
 """``tandem init``: write the default components and configuration into the Tandem home.
 
 The Dapr equivalent installs Redis and Zipkin containers; Tandem needs none: its
-default state store is an embedded SQLite file in the home folder.
+default state store and its default pub/sub broker are embedded SQLite files in the
+home folder. Every sidecar of the machine opens the same ``pubsub.db``, which is what
+lets apps beside different sidecars exchange messages with no broker server.
 """
 from __future__ import annotations
 
@@ -30,6 +32,19 @@ spec:
       value: "true"
 """
 
+_PUBSUB = """\
+apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: pubsub
+spec:
+  type: pubsub.sqlite
+  version: v1
+  metadata:
+    - name: connectionString
+      value: {db}
+"""
+
 _CONFIG = """\
 apiVersion: dapr.io/v1alpha1
 kind: Configuration
@@ -55,6 +70,7 @@ def write_defaults(home: Path, force: bool = False) -> list[Step]:
     # A JSON string is a valid YAML double-quoted scalar: safe for any path.
     files = {
         components / "statestore.yaml": _STATESTORE.format(db=json.dumps(str(home / "state.db"))),
+        components / "pubsub.yaml": _PUBSUB.format(db=json.dumps(str(home / "pubsub.db"))),
         config: _CONFIG,
     }
     steps: list[Step] = []

@@ -1,4 +1,4 @@
-"""The ``tandem`` command: Dapr's CLI verbs (init, run, list, stop, invoke) for Tandem's sidecar."""
+"""The ``tandem`` command: Dapr's CLI verbs (init, run, list, stop, invoke, publish) for Tandem's sidecar."""
 from __future__ import annotations
 
 import click
@@ -6,6 +6,7 @@ import click
 from .init_cmd import init
 from .invoke_cmd import invoke
 from .list_cmd import list_
+from .publish_cmd import publish
 from .run_cmd import run
 from .stop_cmd import stop
 
@@ -22,6 +23,7 @@ cli.add_command(run)
 cli.add_command(list_)
 cli.add_command(stop)
 cli.add_command(invoke)
+cli.add_command(publish)
 
 if __name__ == "__main__":
     cli(prog_name="tandem")

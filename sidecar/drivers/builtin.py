@@ -8,12 +8,16 @@ from ..plugins import ComponentFactory
 @hookimpl
 def tandem_component_factories() -> list[ComponentFactory]:
     from .local_resolver import LocalResolver
+    from .memory_pubsub import MemoryPubSub
     from .memory_state import MemoryStateStore
+    from .sqlite_pubsub import SqlitePubSub
     from .sqlite_state import SqliteStateStore
 
     return [
         ComponentFactory("state.in-memory", MemoryStateStore, description="process-local state, for tests"),
         ComponentFactory("state.sqlite", SqliteStateStore, description="embedded durable state (SQLite, WAL)"),
+        ComponentFactory("pubsub.in-memory", MemoryPubSub, description="process-local pub/sub, for tests"),
+        ComponentFactory("pubsub.sqlite", SqlitePubSub, description="embedded durable pub/sub (SQLite, WAL)"),
         ComponentFactory("nameresolution.local", LocalResolver, description="sidecars of one machine"),
         # Dapr's self-hosted default; here it finds the sidecars of this machine.
         ComponentFactory("nameresolution.mdns", LocalResolver, description="alias of nameresolution.local"),

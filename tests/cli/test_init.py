@@ -1,26 +1,44 @@
 """``tandem init`` writes loadable defaults into TANDEM_HOME and keeps existing files unless --force."""
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
-from cli_support import Sandbox
+from cli_support import CLI, Sandbox
 from click.testing import CliRunner
 from tandem.sidecar.cli.init_cmd import write_defaults
 from tandem.sidecar.cli.main import cli
 from tandem.sidecar.components.loader import load_configuration, load_resources
 
 
-def test_init_writes_a_sqlite_statestore_and_a_configuration(sandbox: Sandbox) -> None:
+def test_init_writes_a_sqlite_statestore_a_sqlite_pubsub_and_a_configuration(sandbox: Sandbox) -> None:
     result = sandbox.tandem("init")
 
     assert result.returncode == 0, result.stdout
     home = sandbox.home.resolve()
-    (store,) = load_resources([home / "components"], app_id="any").components
-    assert (store.name, store.type, store.version) == ("statestore", "state.sqlite", "v1")
+    components = load_resources([home / "components"], app_id="any").components
+    by_name = {c.name: c for c in components}
+    assert sorted(by_name) == ["pubsub", "statestore"]
+    store, pubsub = by_name["statestore"], by_name["pubsub"]
+    assert (store.type, store.version) == ("state.sqlite", "v1")
     assert store.metadata == {"connectionString": str(home / "state.db"), "actorStateStore": "true"}
+    # One broker file for the whole machine: an absolute path, whatever the sidecar's working directory.
+    assert (pubsub.type, pubsub.version) == ("pubsub.sqlite", "v1")
+    assert pubsub.metadata == {"connectionString": str(home / "pubsub.db")}
+    assert Path(pubsub.metadata["connectionString"]).is_absolute()
     config = load_configuration(home / "config.yaml")
     assert config.name == "daprConfig"
-    assert result.stdout.count("created") == 2
+    assert result.stdout.count("created") == 3
+
+
+def test_a_relative_home_still_gives_absolute_database_paths(sandbox: Sandbox) -> None:
+    env = {**sandbox.env, "TANDEM_HOME": "relhome"}  # relative to the CLI's working directory
+    result = subprocess.run([*CLI, "init"], cwd=sandbox.root, env=env, capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    home = (sandbox.root / "relhome").resolve()
+    pubsub = {c.name: c for c in load_resources([home / "components"], app_id="x").components}["pubsub"]
+    assert pubsub.metadata["connectionString"] == str(home / "pubsub.db")
 
 
 def test_init_keeps_existing_files_unless_forced(sandbox: Sandbox) -> None:
@@ -31,18 +49,19 @@ def test_init_keeps_existing_files_unless_forced(sandbox: Sandbox) -> None:
 
     again = runner.invoke(cli, ["init"])
     assert again.exit_code == 0
-    assert again.output.count("already exists, kept") == 2
+    assert again.output.count("already exists, kept") == 3
     assert config.read_text(encoding="utf-8") == "# mine\n"
 
     forced = runner.invoke(cli, ["init", "--force"])
     assert forced.exit_code == 0
-    assert forced.output.count("overwritten") == 2
+    assert forced.output.count("overwritten") == 3
     assert load_configuration(config).name == "daprConfig"
 
 
 def test_paths_with_quotes_survive_the_yaml(tmp_path: Path) -> None:
     home = tmp_path / 'odd "home" : #1'
     steps = write_defaults(home)
-    assert [s.action for s in steps] == ["created", "created"]
-    (store,) = load_resources([home / "components"], app_id="x").components
-    assert store.metadata["connectionString"] == str(home / "state.db")
+    assert [s.action for s in steps] == ["created", "created", "created"]
+    loaded = {c.name: c for c in load_resources([home / "components"], app_id="x").components}
+    assert loaded["statestore"].metadata["connectionString"] == str(home / "state.db")
+    assert loaded["pubsub"].metadata["connectionString"] == str(home / "pubsub.db")

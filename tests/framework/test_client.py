@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import pickle
@@ -12,6 +13,8 @@ import aiohttp
 import pytest
 from aiohttp import test_utils, web
 from tandem import (
+    BulkPublishEntry,
+    BulkPublishFailure,
     Client,
     SidecarError,
     SidecarUnavailable,
@@ -289,3 +292,104 @@ async def test_a_given_session_is_used_and_left_open(recorder: Recorder) -> None
         assert not session.closed
     assert recorder.seen[0][:2] == ("PUT", "/v1.0/metadata/k")
     assert recorder.seen[0][3] == b"v"
+
+
+# -- pub/sub ----------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_publish_encodes_data_by_type(recorder: Recorder) -> None:
+    envelope = {"id": "o-1", "source": "shop", "specversion": "1.0", "type": "order.created", "data": {"n": 1}}
+    async with Client(recorder.url, api_token="tok") as client:
+        await client.publish("pubsub", "orders", {"orderId": 1})
+        await client.publish("pubsub", "orders", [1, 2])
+        await client.publish("pubsub", "orders", "hello")
+        await client.publish("pubsub", "orders", b"\x00\x01")
+        await client.publish("pubsub", "orders", 42)
+        await client.publish("pubsub", "orders", envelope, content_type="application/cloudevents+json")
+        await client.publish("pubsub", "orders", "<a/>", content_type="application/xml")
+    sent = [(h.get("Content-Type"), b) for _, _, h, b in recorder.seen]
+    assert sent == [
+        ("application/json", b'{"orderId":1}'),
+        ("application/json", b"[1,2]"),
+        ("text/plain", b"hello"),
+        ("application/octet-stream", b"\x00\x01"),
+        ("application/json", b"42"),
+        ("application/cloudevents+json", json.dumps(envelope, separators=(",", ":")).encode()),
+        ("application/xml", b"<a/>"),
+    ]
+    assert {(m, p) for m, p, _, _ in recorder.seen} == {("POST", "/v1.0/publish/pubsub/orders")}
+    assert all(h["dapr-api-token"] == "tok" for _, _, h, _ in recorder.seen)
+
+
+@pytest.mark.anyio
+async def test_publish_metadata_raw_payload_and_topic_with_slashes(recorder: Recorder) -> None:
+    async with Client(recorder.url, api_token="") as client:
+        await client.publish("my pubsub", "eu/orders?x", {"a": 1}, metadata={"ttlInSeconds": "60"}, raw_payload=True)
+        await client.publish_event("pubsub", "t", "hi", metadata={"cloudevent.id": "id-1"})
+        await client.publish("pubsub", "t", None)
+    (m1, p1, _, _), (_, p2, h2, b2), (_, _, h3, b3) = recorder.seen
+    assert (m1, p1) == (
+        "POST", "/v1.0/publish/my%20pubsub/eu/orders%3Fx?metadata.ttlInSeconds=60&metadata.rawPayload=true"
+    )
+    assert (p2, h2["Content-Type"], b2) == ("/v1.0/publish/pubsub/t?metadata.cloudevent.id=id-1", "text/plain", b"hi")
+    assert (h3["Content-Type"], b3) == ("application/json", b"null")
+
+
+@pytest.mark.anyio
+async def test_publish_errors_raise_sidecar_error(recorder: Recorder) -> None:
+    recorder.status = 404
+    recorder.body = b'{"errorCode":"ERR_PUBSUB_NOT_FOUND","message":"pubsub nope is not found","details":[]}'
+    async with Client(recorder.url, api_token="") as client:
+        with pytest.raises(SidecarError) as caught:
+            await client.publish("nope", "orders", {})
+        recorder.status, recorder.body = 403, b'{"errorCode":"ERR_PUBSUB_FORBIDDEN","message":"topic secret"}'
+        with pytest.raises(SidecarError) as forbidden:
+            await client.publish_event("pubsub", "secret", {})
+    assert (caught.value.status, caught.value.error_code) == (404, "ERR_PUBSUB_NOT_FOUND")
+    assert (forbidden.value.status, forbidden.value.error_code) == (403, "ERR_PUBSUB_FORBIDDEN")
+
+
+@pytest.mark.anyio
+async def test_bulk_publish_wire_format(recorder: Recorder) -> None:
+    entries = [
+        {"orderId": 1},
+        "text",
+        b"\x00\xff",
+        BulkPublishEntry({"id": "x", "source": "s", "specversion": "1.0", "type": "t", "data": 1}, entry_id="ce",
+                         content_type="application/cloudevents+json", metadata={"k": "v"}),
+    ]
+    async with Client(recorder.url, api_token="") as client:
+        failed = await client.bulk_publish("pubsub", "a/b", entries, metadata={"maxBulkPubBytes": "1000"})
+    assert failed == []
+    ((method, path, headers, body),) = recorder.seen
+    assert (method, path) == ("POST", "/v1.0-alpha1/publish/bulk/pubsub/a/b?metadata.maxBulkPubBytes=1000")
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(body) == [
+        {"entryId": "0", "event": {"orderId": 1}, "contentType": "application/json"},
+        {"entryId": "1", "event": "text", "contentType": "text/plain"},
+        {"entryId": "2", "event": base64.b64encode(b"\x00\xff").decode(), "contentType": "application/octet-stream"},
+        {"entryId": "ce", "event": {"id": "x", "source": "s", "specversion": "1.0", "type": "t", "data": 1},
+         "contentType": "application/cloudevents+json", "metadata": {"k": "v"}},
+    ]
+
+
+@pytest.mark.anyio
+async def test_bulk_publish_returns_failed_entries_and_raises_other_errors(recorder: Recorder) -> None:
+    recorder.status = 500
+    recorder.body = json.dumps({
+        "failedEntries": [{"entryId": "b", "error": "broker down"}], "errorCode": "ERR_PUBSUB_PUBLISH_MESSAGE",
+    }).encode()
+    second = BulkPublishEntry({"n": 2}, entry_id="b")
+    async with Client(recorder.url, api_token="") as client:
+        failed = await client.bulk_publish("pubsub", "t", [BulkPublishEntry({"n": 1}, entry_id="a"), second])
+        assert failed == [BulkPublishFailure("b", "broker down", second)]
+
+        recorder.status = 404
+        recorder.body = b'{"errorCode":"ERR_PUBSUB_NOT_FOUND","message":"pubsub nope is not found"}'
+        with pytest.raises(SidecarError) as caught:
+            await client.bulk_publish("nope", "t", [1])
+        assert caught.value.error_code == "ERR_PUBSUB_NOT_FOUND"
+
+        with pytest.raises(ValueError, match="used twice"):
+            await client.bulk_publish("pubsub", "t", [BulkPublishEntry(1, entry_id="1"), 2])

@@ -235,3 +235,69 @@ def test_cloud_event_handler_is_topic_only() -> None:
     with pytest.raises(TypeError, match="topic"):
         app.add_method("m", handler)
     app.add_topic("ps", "t", handler)
+
+
+@pytest.mark.anyio
+async def test_cloud_event_data_is_decoded_by_content_type() -> None:
+    app = App()
+    got: list[CloudEvent] = []
+
+    @app.topic("pubsub", "orders")
+    def on_event(evt: CloudEvent) -> None:
+        got.append(evt)
+
+    encoded = base64.b64encode(b'{"a": 1}').decode()
+    envelopes = [
+        event({"orderId": 1}),                                        # application/json: the object
+        event([1, 2]),
+        event("plain words", datacontenttype="text/plain"),           # text/*: a str
+        event("<order id='1'/>", datacontenttype="application/xml"),  # other text-ish types: a str
+        event('{"a": 1}', datacontenttype="application/vnd.shop+json; charset=utf-8"),  # Dapr sent it as text
+        event("not json", datacontenttype="application/problem+json"),  # kept as text when it does not parse
+        {**event(datacontenttype="application/octet-stream"), "data": None, "data_base64": encoded},
+        event('"quoted"'),  # a JSON string stays a string
+    ]
+    async with client_for(app) as http:
+        for envelope in envelopes:
+            if "data_base64" in envelope:
+                del envelope["data"]
+            resp = await deliver(http, "/pubsub/orders", envelope)
+            assert resp.json() == {"status": "SUCCESS"}
+    assert [e.data for e in got] == [
+        {"orderId": 1}, [1, 2], "plain words", "<order id='1'/>", {"a": 1}, "not json", b'{"a": 1}', '"quoted"',
+    ]
+    assert all(isinstance(e, CloudEvent) for e in got)
+
+
+@pytest.mark.anyio
+async def test_outcomes_of_sync_and_async_handlers() -> None:
+    app = App()
+    calls: list[str] = []
+
+    @app.topic("pubsub", "ok")
+    def ok(order: dict[str, Any]) -> str:
+        calls.append("ok")
+        return "ignored: returning normally acknowledges"
+
+    @app.topic("pubsub", "retry")
+    async def retry(evt: CloudEvent) -> None:
+        raise Retry("later")
+
+    @app.topic("pubsub", "drop")
+    def drop(evt: CloudEvent) -> None:
+        raise Drop()
+
+    @app.topic("pubsub", "boom")
+    def boom(order: Any) -> None:
+        raise RuntimeError("secret detail")
+
+    async with client_for(app) as http:
+        ok_resp = await deliver(http, "/pubsub/ok", event({"id": 1}))
+        retry_resp = await deliver(http, "/pubsub/retry", event())
+        drop_resp = await deliver(http, "/pubsub/drop", event())
+        boom_resp = await deliver(http, "/pubsub/boom", event())
+    assert (ok_resp.status_code, ok_resp.json(), calls) == (200, {"status": "SUCCESS"}, ["ok"])
+    assert (retry_resp.status_code, retry_resp.json()) == (200, {"status": "RETRY"})
+    assert (drop_resp.status_code, drop_resp.json()) == (200, {"status": "DROP"})
+    assert boom_resp.status_code == 500
+    assert "secret detail" not in boom_resp.text
