@@ -29,6 +29,7 @@ test: install
 bench: install
 	$(BIN)/python bench/state.py
 	$(BIN)/python bench/invoke.py
+	$(BIN)/python bench/pubsub.py
 
 clean:
 	rm -rf $(VENV) *.egg-info build
