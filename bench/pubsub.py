@@ -20,11 +20,11 @@ import urllib.request
 from pathlib import Path
 
 import aiohttp
-from tandem.sidecar.components.base import ComponentMetadata
-from tandem.sidecar.components.pubsub import Message, PubSub, PublishRequest, SubscribeRequest
-from tandem.sidecar.plugins import component_registry, plugin_manager
 
 from common import Result, free_port, start_tandemd, wait_http
+from tandem.sidecar.components.base import ComponentMetadata
+from tandem.sidecar.components.pubsub import Message, PublishRequest, PubSub, SubscribeRequest
+from tandem.sidecar.plugins import component_registry, plugin_manager
 
 
 async def in_process(folder: Path, messages: int, concurrency: int) -> Result:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import aiohttp
 import psutil
+
 from common import Result, closed_loop, start_tandemd
 from tandem.sidecar.components.base import ComponentMetadata
 from tandem.sidecar.components.state import GetRequest, SetRequest, StateStore

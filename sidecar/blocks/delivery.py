@@ -28,7 +28,7 @@ import aiohttp
 from .. import cloudevents
 from ..channel import AppChannel
 from ..components.base import ComponentMetadata
-from ..components.pubsub import Message, PubSub, PublishRequest, SubscribeRequest, Subscription
+from ..components.pubsub import Message, PublishRequest, PubSub, SubscribeRequest, Subscription
 from .publish import broker_topic
 from .routing import select_path
 from .subscriptions import SubscriptionSpec

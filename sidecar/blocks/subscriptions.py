@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .routing import Rule, RoutingError, compile_rule
+from .routing import RoutingError, Rule, compile_rule
 
 __all__ = ["BulkSubscribe", "SubscriptionError", "SubscriptionSpec", "from_app", "from_documents"]
 
