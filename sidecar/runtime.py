@@ -19,6 +19,7 @@ import aiohttp
 
 from .blocks.delivery import PubSubComponent, SubscriptionManager
 from .blocks.invoke import Invoker
+from .blocks.lock import LockBlock
 from .blocks.publish import PublishBlock
 from .blocks.state import StateBlock
 from .blocks.subscriptions import SubscriptionError, SubscriptionSpec, from_app, from_documents
@@ -26,6 +27,7 @@ from .channel import AppChannel
 from .components.base import Component, ComponentMetadata, MetadataError
 from .components.loader import load_configuration, load_resources
 from .components.model import ComponentError, ComponentSpec, Configuration
+from .components.lock import LockStore
 from .components.nameresolution import Address, NameResolver, SelfRegistration
 from .components.pubsub import PubSub
 from .components.state import StateFeature, StateStore
@@ -74,6 +76,7 @@ class Runtime:
         self.components: list[LoadedComponent] = []
         self.state = StateBlock(config.app_id)
         self.publish = PublishBlock(config.app_id, config.namespace)
+        self.locks = LockBlock()
         self.pubsubs: dict[str, PubSubComponent] = {}
         self.subscriptions: SubscriptionManager | None = None
         self._declarative: list[SubscriptionSpec] = []
@@ -189,6 +192,8 @@ class Runtime:
                     continue
                 raise StartupError(problem) from None
             loaded.capabilities = self._capabilities(loaded)
+            if isinstance(loaded.driver, LockStore):
+                self.locks.add(spec.name, loaded.driver)
             if isinstance(loaded.driver, PubSub):
                 self.publish.add(loaded.metadata, loaded.driver)
                 self.pubsubs[spec.name] = PubSubComponent(loaded.metadata, loaded.driver)

@@ -8,6 +8,7 @@ from ..plugins import ComponentFactory
 @hookimpl
 def tandem_component_factories() -> list[ComponentFactory]:
     from .local_resolver import LocalResolver
+    from .memory_lock import MemoryLockStore
     from .memory_pubsub import MemoryPubSub
     from .memory_state import MemoryStateStore
     from .sqlite_pubsub import SqlitePubSub
@@ -18,6 +19,7 @@ def tandem_component_factories() -> list[ComponentFactory]:
         ComponentFactory("state.sqlite", SqliteStateStore, description="embedded durable state (SQLite, WAL)"),
         ComponentFactory("pubsub.in-memory", MemoryPubSub, description="process-local pub/sub, for tests"),
         ComponentFactory("pubsub.sqlite", SqlitePubSub, description="embedded durable pub/sub (SQLite, WAL)"),
+        ComponentFactory("lock.in-memory", MemoryLockStore, description="locks within one sidecar"),
         ComponentFactory("nameresolution.local", LocalResolver, description="sidecars of one machine"),
         # Dapr's self-hosted default; here it finds the sidecars of this machine.
         ComponentFactory("nameresolution.mdns", LocalResolver, description="alias of nameresolution.local"),

@@ -65,3 +65,38 @@ def test_paths_with_quotes_survive_the_yaml(tmp_path: Path) -> None:
     loaded = {c.name: c for c in load_resources([home / "components"], app_id="x").components}
     assert loaded["statestore"].metadata["connectionString"] == str(home / "state.db")
     assert loaded["pubsub"].metadata["connectionString"] == str(home / "pubsub.db")
+
+
+def test_redis_components_like_dapr_init(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    write_defaults(home, redis_host="localhost:6379")
+    loaded = {c.name: c for c in load_resources([home / "components"], app_id="x").components}
+    assert (loaded["statestore"].type, loaded["pubsub"].type) == ("state.redis", "pubsub.redis")
+    assert loaded["statestore"].metadata == {"redisHost": "localhost:6379", "redisPassword": "",
+                                             "actorStateStore": "true"}
+    assert loaded["pubsub"].metadata == {"redisHost": "localhost:6379", "redisPassword": ""}
+
+
+def test_init_states_a_detected_redis_but_keeps_the_embedded_default(tmp_path: Path) -> None:
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+
+    def answer() -> None:
+        conn, _ = server.accept()
+        conn.recv(64)
+        conn.sendall(b"+PONG\r\n")
+        conn.close()
+
+    threading.Thread(target=answer, daemon=True).start()
+    runner = CliRunner(env={"TANDEM_HOME": str(tmp_path / "home")})
+    result = runner.invoke(cli, ["init", "--redis-host", f"127.0.0.1:{port}"])
+    server.close()
+    assert result.exit_code == 0
+    assert f"A Redis answers on 127.0.0.1:{port}" in result.output
+    loaded = {c.name: c for c in load_resources([tmp_path / "home" / "components"], app_id="x").components}
+    assert loaded["statestore"].type == "state.sqlite"
