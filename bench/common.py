@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Result", "closed_loop", "open_loop", "free_port", "start_tandemd", "wait_http"]
+__all__ = ["Result", "closed_loop", "open_loop", "free_port", "publish_and_collect", "start_tandemd", "wait_http"]
 
 
 @dataclass
@@ -119,3 +119,30 @@ def start_tandemd(folder: Path, app_id: str, *args: str) -> tuple[subprocess.Pop
             except OSError:
                 pass
         time.sleep(0.002)
+
+
+async def publish_and_collect(pub_url: str, app_url: str, topic: str, messages: int, concurrency: int,
+                              name: str) -> Result:
+    """Publish ``messages`` through a sidecar, then gather what bench/subscriber_app.py received."""
+    import aiohttp
+
+    counter = iter(range(messages))
+    began = time.perf_counter()
+    async with aiohttp.ClientSession() as session:
+        async def produce() -> None:
+            for n in counter:
+                async with session.post(f"{pub_url}/v1.0/publish/pubsub/{topic}",
+                                        json={"n": n, "t": time.time()}) as reply:
+                    assert reply.status == 204, await reply.text()
+
+        await asyncio.gather(*(produce() for _ in range(concurrency)))
+        latencies: list[float] = []
+        unique = 0
+        deadline = time.monotonic() + 120
+        while unique < messages and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+            async with session.get(f"{app_url}/stats") as reply:
+                stats = json.loads(await reply.read())
+            latencies += stats["latencies"]
+            unique += stats["unique"]
+    return Result(name, latencies, time.perf_counter() - began, errors=messages - unique)

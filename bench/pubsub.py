@@ -19,9 +19,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-import aiohttp
-
-from common import Result, free_port, start_tandemd, wait_http
+from common import Result, free_port, publish_and_collect, start_tandemd, wait_http
 from tandem.sidecar.components.base import ComponentMetadata
 from tandem.sidecar.components.pubsub import Message, PublishRequest, PubSub, SubscribeRequest
 from tandem.sidecar.plugins import component_registry, plugin_manager
@@ -56,29 +54,6 @@ async def in_process(folder: Path, messages: int, concurrency: int) -> Result:
     return Result("in-process pubsub.sqlite", latencies, took)
 
 
-async def through_sidecars(publisher_url: str, app_url: str, messages: int, concurrency: int) -> Result:
-    counter = iter(range(messages))
-    began = time.perf_counter()
-    async with aiohttp.ClientSession() as session:
-        async def publisher() -> None:
-            for n in counter:
-                async with session.post(f"{publisher_url}/v1.0/publish/pubsub/bench",
-                                        json={"n": n, "t": time.time()}) as reply:
-                    assert reply.status == 204, await reply.text()
-
-        await asyncio.gather(*(publisher() for _ in range(concurrency)))
-        received: list[float] = []
-        unique = 0
-        deadline = time.monotonic() + 120
-        while unique < messages and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-            async with session.get(f"{app_url}/stats") as reply:
-                stats = json.loads(await reply.read())
-            received += stats["latencies"]
-            unique += stats["unique"]
-    return Result("via 2 sidecars", received, time.perf_counter() - began, errors=messages - unique)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=3000)
@@ -108,8 +83,8 @@ def main() -> None:
                     if json.loads(reply.read())["subscriptions"]:
                         break
                 time.sleep(0.05)
-            via = asyncio.run(through_sidecars(pub_url, f"http://127.0.0.1:{app_port}", args.messages,
-                                               args.concurrency))
+            via = asyncio.run(publish_and_collect(pub_url, f"http://127.0.0.1:{app_port}", "bench", args.messages,
+                                                  args.concurrency, "via 2 sidecars"))
         finally:
             for proc in reversed(procs):
                 proc.terminate()

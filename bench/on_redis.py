@@ -1,6 +1,6 @@
 """Redis: Tandem's ``state.redis`` and ``pubsub.redis`` against redis-py and FastStream, one run.
 
-    python bench/redis.py [--seconds 3] [--messages 3000] [--concurrency 16]
+    python bench/on_redis.py [--seconds 3] [--messages 3000] [--concurrency 16]
 
 Needs the shared Redis (``REDIS_URL``, default redis://127.0.0.1:6379) and the
 ``tandem-redis`` plugin; FastStream (``pip install 'faststream[redis]'``) for its row.
@@ -27,7 +27,7 @@ from pathlib import Path
 import aiohttp
 import redis.asyncio as aioredis
 
-from common import Result, closed_loop, free_port, start_tandemd, wait_http
+from common import Result, closed_loop, free_port, publish_and_collect, start_tandemd, wait_http
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379")
 _VALUE = json.dumps({"order": 42, "note": "x" * 200})
@@ -48,10 +48,10 @@ def _components(folder: Path, prefix: str) -> Path:
 
 async def state_direct(client: aioredis.Redis, prefix: str, seconds: float, concurrency: int) -> tuple[Result, Result]:
     async def save(i: int) -> None:
-        await client.hset(f"{prefix}||k{i % 1000}", mapping={"data": _VALUE, "version": i})
+        await client.hset(f"{prefix}||k{i % 50}", mapping={"data": _VALUE, "version": i})
 
     async def get(i: int) -> None:
-        assert await client.hgetall(f"{prefix}||k{i % 1000}")
+        assert await client.hgetall(f"{prefix}||k{i % 50}")
 
     saves = Result("save, redis-py direct", *await closed_loop(save, seconds, concurrency))
     gets = Result("get, redis-py direct", *await closed_loop(get, seconds, concurrency))
@@ -62,11 +62,11 @@ async def state_sidecar(url: str, seconds: float, concurrency: int) -> tuple[Res
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         async def save(i: int) -> None:
             async with session.post(f"{url}/v1.0/state/statestore",
-                                    data=f'[{{"key":"k{i % 1000}","value":{_VALUE}}}]') as reply:
+                                    data=f'[{{"key":"k{i % 50}","value":{_VALUE}}}]') as reply:
                 assert reply.status == 204, await reply.text()
 
         async def get(i: int) -> None:
-            async with session.get(f"{url}/v1.0/state/statestore/k{i % 1000}") as reply:
+            async with session.get(f"{url}/v1.0/state/statestore/k{i % 50}") as reply:
                 assert reply.status == 200
                 await reply.read()
 
@@ -128,29 +128,6 @@ async def streams_faststream(stream: str, messages: int, concurrency: int) -> Re
     return Result("FastStream subscriber", latencies, took)
 
 
-async def streams_sidecars(pub_url: str, app_url: str, messages: int, concurrency: int) -> Result:
-    counter = iter(range(messages))
-    began = time.perf_counter()
-    async with aiohttp.ClientSession() as session:
-        async def produce() -> None:
-            for n in counter:
-                async with session.post(f"{pub_url}/v1.0/publish/pubsub/{STREAM}",
-                                        json={"n": n, "t": time.time()}) as reply:
-                    assert reply.status == 204, await reply.text()
-
-        await asyncio.gather(*(produce() for _ in range(concurrency)))
-        latencies: list[float] = []
-        unique = 0
-        deadline = time.monotonic() + 120
-        while unique < messages and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-            async with session.get(f"{app_url}/stats") as reply:
-                stats = json.loads(await reply.read())
-            latencies += stats["latencies"]
-            unique += stats["unique"]
-    return Result("through 2 tandemd", latencies, time.perf_counter() - began, errors=messages - unique)
-
-
 STREAM = f"bench-{uuid.uuid4().hex[:8]}"
 
 
@@ -183,8 +160,8 @@ def main() -> None:
                     if json.loads(reply.read())["subscriptions"]:
                         break
                 time.sleep(0.05)
-            via = asyncio.run(streams_sidecars(pub_url, f"http://127.0.0.1:{app_port}", args.messages,
-                                               args.concurrency))
+            via = asyncio.run(publish_and_collect(pub_url, f"http://127.0.0.1:{app_port}", STREAM, args.messages,
+                                                  args.concurrency, "through 2 tandemd"))
         direct = asyncio.run(streams_direct(aioredis.Redis.from_url(REDIS_URL), STREAM + "-direct",
                                             args.messages, args.concurrency))
         fast = asyncio.run(streams_faststream(STREAM + "-faststream", args.messages, args.concurrency))
