@@ -21,17 +21,12 @@ wakes this process's subscribers of the topic at once.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import contextlib
 import functools
 import json
 import logging
-import math
 import os
 import sqlite3
-import threading
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -50,7 +45,8 @@ from ..components.pubsub import (
     SubscribeRequest,
     Subscription,
 )
-from .sqlite_state import _identifier, _parse_connection_string, _seconds
+from ._sqlite import SqliteWorker, identifier, operation_timeout, parse_connection_string
+from ._sqlite_subscription import SqliteSubscription, wake
 
 __all__ = ["SqlitePubSub"]
 
@@ -59,10 +55,6 @@ T = TypeVar("T")
 
 _CHUNK = 500  # rows per cleanup DELETE and most per claim
 _Row = tuple[str, bytes, str, "str | None", float]  # topic, data, metadata JSON, content type, published at
-
-# Subscriptions of this process by (database, topic): a local publish wakes them without waiting for a poll.
-_local: dict[tuple[str, str], set[_SqliteSubscription]] = {}
-_local_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -94,14 +86,12 @@ def _duration(md: ComponentMetadata, key: str, default: float, *, minimum: float
 
 def _parse_config(md: ComponentMetadata, instance: int) -> _Config:
     conn = md.require("connectionString")
-    uri, memory, read_only, pragmas = _parse_connection_string(conn)
+    uri, memory, read_only, pragmas = parse_connection_string(conn)
     if read_only:
         raise MetadataError("metadata field 'connectionString': a broker needs a writable database")
-    prefix = _identifier(md, "tableName", "pubsub")
+    prefix = identifier(md, "tableName", "pubsub")
     key = f"memory:{instance}" if memory else os.path.realpath(unquote(uri[5:].partition("?")[0]))
-    timeout = _seconds(md, "timeout", "timeoutInSeconds", 20.0)
-    if timeout < 1.0:
-        raise MetadataError("metadata field 'timeout': must be at least 1s")
+    timeout = operation_timeout(md)
     return _Config(
         uri=uri, key=f"{key}|{prefix}", prefix=prefix,
         processing_timeout=_duration(md, "processingTimeout", 60.0, minimum=1e-3),
@@ -161,14 +151,12 @@ class SqlitePubSub(PubSub):
     def __init__(self) -> None:
         self._cfg: _Config | None = None
         self._sql: _Sql | None = None
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self._conn: sqlite3.Connection | None = None  # used only from the worker thread
-        self._deadline = math.inf
+        self._worker = SqliteWorker(PubSubError, "sqlite pubsub")
         self._full: bool | None = True  # the connection's synchronous mode; None: the user's pragma rules
         self._gc_task: asyncio.Task[None] | None = None
         self._queued: list[tuple[_Row, asyncio.Future[None]]] = []
         self._committer: asyncio.Task[None] | None = None
-        self.subscriptions: set[_SqliteSubscription] = set()
+        self.subscriptions: set[SqliteSubscription] = set()
 
     def features(self) -> frozenset[str]:
         return frozenset({PubSubFeature.BULK_PUBLISH.value})
@@ -181,14 +169,9 @@ class SqlitePubSub(PubSub):
     async def init(self, metadata: ComponentMetadata) -> None:
         self._cfg = cfg = _parse_config(metadata, id(self))
         self._sql = _Sql(cfg.prefix)
-        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"tandem-pubsub-{metadata.name}")
-        try:
-            await self.run(self._open)
-        except BaseException:
-            await self.close()
-            raise
-        if cfg.cleanup_interval > 0:
-            self._gc_task = asyncio.get_running_loop().create_task(self._gc_loop(cfg.cleanup_interval))
+        await self._worker.start(f"tandem-pubsub-{metadata.name}", cfg.timeout, self._open)
+        self._gc_task = self._worker.start_cleanup(cfg.cleanup_interval, self.cleanup_acknowledged, log,
+                                                   "cleanup of acknowledged messages", "acknowledged messages")
 
     async def close(self) -> None:
         """Release every subscription's messages, cancel handler calls still running, close the file."""
@@ -204,68 +187,29 @@ class SqlitePubSub(PubSub):
         if self._gc_task is not None:
             self._gc_task.cancel()
         await asyncio.gather(*(t for t in (self._committer, self._gc_task) if t), return_exceptions=True)
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            await asyncio.get_running_loop().run_in_executor(executor, self._close_connection)
-            executor.shutdown(wait=False)
-
-    def _close_connection(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(sqlite3.Error):
-                conn.close()
+        await self._worker.close()
 
     def _open(self) -> None:
         cfg, sql = self._ready()
-        conn = sqlite3.connect(cfg.uri, uri=True, isolation_level=None, timeout=cfg.busy_timeout,
-                               cached_statements=64)
-        self._conn = conn
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
-        if not mode or str(mode[0]).lower() not in ("wal", "memory"):
-            log.warning("sqlite pubsub %s: WAL journal mode unavailable (got %r)", cfg.uri, mode)
-        conn.execute("PRAGMA synchronous = FULL")  # a returned publish survives a power cut
-        self._full = True
-        for pragma in cfg.pragmas:
-            conn.execute(pragma).fetchall()
-            if "synchronous" in pragma.lower():
-                self._full = None  # the user's choice: keep it for every transaction
-        conn.set_progress_handler(lambda: time.monotonic() > self._deadline, 10_000)
-        self.write(lambda c: [c.execute(stmt) for stmt in sql.schema])
 
-    def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise PubSubError("sqlite pubsub is closed")
-        return self._conn
+        def prepare(conn: sqlite3.Connection) -> None:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            if not mode or str(mode[0]).lower() not in ("wal", "memory"):
+                log.warning("sqlite pubsub %s: WAL journal mode unavailable (got %r)", cfg.uri, mode)
+            conn.execute("PRAGMA synchronous = FULL")  # a returned publish survives a power cut
+
+        self._worker.connect(cfg.uri, cfg.busy_timeout, cfg.pragmas, prepare)
+        # A user's synchronous pragma rules for every transaction.
+        self._full = None if any("synchronous" in pragma.lower() for pragma in cfg.pragmas) else True
+        self.write(lambda c: [c.execute(stmt) for stmt in sql.schema])
 
     @property
     def open(self) -> bool:
-        return self._executor is not None
+        return self._worker.open
 
     async def run(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` in the worker thread, bounded by the ``timeout`` metadata."""
-        executor = self._executor
-        if executor is None:
-            raise PubSubError("sqlite pubsub is closed")
-        deadline = time.monotonic() + self._ready()[0].timeout
-        try:
-            return await asyncio.get_running_loop().run_in_executor(executor, self._call, fn, deadline)
-        except RuntimeError as exc:  # executor shut down under us
-            raise PubSubError(f"sqlite pubsub is closed: {exc}") from None
-
-    def _call(self, fn: Callable[[], T], deadline: float) -> T:
-        if time.monotonic() > deadline:
-            raise PubSubError("sqlite pubsub: timed out waiting for earlier operations")
-        self._deadline = deadline
-        try:
-            return fn()
-        except sqlite3.OperationalError as exc:
-            if "interrupt" in str(exc):
-                raise PubSubError("sqlite pubsub: operation timed out") from None
-            raise PubSubError(f"sqlite pubsub: {exc}") from exc
-        except sqlite3.Error as exc:
-            raise PubSubError(f"sqlite pubsub: {exc}") from exc
-        finally:
-            self._deadline = math.inf
+        return await self._worker.run(fn)
 
     def write(self, body: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
         """One ``BEGIN IMMEDIATE`` transaction (worker thread only).
@@ -273,21 +217,11 @@ class SqlitePubSub(PubSub):
         Only publishes need ``durable``: a claim or an ack lost to a power cut
         just means one more delivery, so those skip the fsync of their commit.
         """
-        conn = self._db()
+        conn = self._worker.db()
         if self._full is not None and self._full != durable:
             conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
             self._full = durable
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = body(conn)
-            self._deadline = math.inf  # never interrupt a COMMIT half-way
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-            raise
-        return result
+        return self._worker.write(body)
 
     # -- publishing ---------------------------------------------------------------
 
@@ -309,10 +243,7 @@ class SqlitePubSub(PubSub):
                 conn.execute(sql.fan_out, (seq, row[4], row[0]))
 
         await self.run(functools.partial(self.write, body))
-        with _local_lock:
-            subs = [sub for topic in {row[0] for row in rows} for sub in _local.get((cfg.key, topic), ())]
-        for sub in subs:
-            sub.poke()
+        wake(cfg.key, {row[0] for row in rows})
 
     async def publish(self, request: PublishRequest) -> None:
         """Group commit: publishes arriving while a commit runs share the next transaction (and fsync)."""
@@ -368,7 +299,7 @@ class SqlitePubSub(PubSub):
 
         # Created before returning: every message published from now on is the group's.
         group_id = await self.run(lambda: self.write(body))
-        sub = _SqliteSubscription(self, request, handler, group_id)
+        sub = SqliteSubscription(self, request, handler, group_id)
         self.subscriptions.add(sub)
         return sub
 
@@ -386,7 +317,7 @@ class SqlitePubSub(PubSub):
 
         def op() -> list[Message]:
             # A read first: idle polls never take the write lock.
-            if self._db().execute(sql.probe, (group_id, time.time())).fetchone() is None:
+            if self._worker.db().execute(sql.probe, (group_id, time.time())).fetchone() is None:
                 return []
             return self.write(body, durable=False)
 
@@ -425,134 +356,3 @@ class SqlitePubSub(PubSub):
                     return total
 
         return await self.run(op)
-
-    async def _gc_loop(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                removed = await self.cleanup_acknowledged()
-            except PubSubError as exc:
-                log.warning("sqlite pubsub: cleanup of acknowledged messages failed: %s", exc)
-                continue
-            if removed > 0:
-                log.debug("sqlite pubsub: removed %d acknowledged messages", removed)
-
-
-class _SqliteSubscription(Subscription):
-    """Claims up to its free slots per poll; outcomes are written in batches, after the handler returned."""
-
-    def __init__(self, store: SqlitePubSub, request: SubscribeRequest, handler: MessageHandler, group_id: int) -> None:
-        self._store = store
-        self._handler = handler
-        self._group_id = group_id
-        self._token = uuid.uuid4().hex
-        self._limit = max(1, request.concurrency)
-        self._cfg = store._ready()[0]
-        self._key = (self._cfg.key, request.topic)
-        self._loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()
-        self._slot = asyncio.Event()
-        self._closed = False
-        self.tasks: dict[asyncio.Task[None], int] = {}  # running handler call → seq
-        self._acks: list[int] = []
-        self._nacks: list[tuple[int, int]] = []
-        self._flusher: asyncio.Task[None] | None = None
-        with _local_lock:
-            _local.setdefault(self._key, set()).add(self)
-        self._poller = self._loop.create_task(self._poll())
-
-    def poke(self) -> None:
-        """Wake the poller now (thread-safe: a publish may come from any loop of this process)."""
-        with contextlib.suppress(RuntimeError):  # loop closed
-            self._loop.call_soon_threadsafe(self._wake.set)
-
-    async def _poll(self) -> None:
-        failures = 0
-        while not self._closed:
-            free = self._limit - len(self.tasks)
-            if free <= 0:
-                self._slot.clear()
-                await self._slot.wait()
-                continue
-            self._wake.clear()
-            try:
-                claimed = await self._store.claim(self._group_id, self._token, free)
-                failures = 0
-            except PubSubError as exc:
-                failures += 1
-                log.warning("sqlite pubsub: claiming messages failed: %s", exc)
-                claimed = []
-            if self._closed:  # closed while claiming: hand them back untouched
-                await self._settle([], [], [(int(m.id), 1) for m in claimed])
-                return
-            for message in claimed:
-                self.tasks[self._loop.create_task(self._call(message))] = int(message.id)
-            if len(claimed) < free:  # nothing more to take now: sleep until poked or the next poll
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._cfg.poll * 2 ** min(failures, 6))
-
-    async def _call(self, message: Message) -> None:
-        ok = False
-        try:
-            await self._handler(message)
-            ok = True
-        except Exception as exc:  # the handler's failure means "deliver again"
-            log.debug("sqlite pubsub: handler failed for message %s: %r", message.id, exc)
-        finally:
-            task = asyncio.current_task()
-            if task is not None:
-                self.tasks.pop(task, None)
-            self._slot.set()
-            if ok:
-                self._acks.append(int(message.id))
-            else:
-                self._nacks.append((int(message.id), message.redeliveries))
-            if self._flusher is None or self._flusher.done():
-                self._flusher = self._loop.create_task(self._flush_loop())
-            if self._closed and not self.tasks:
-                self._store.subscriptions.discard(self)
-
-    async def _settle(self, acks: list[int], nacks: list[tuple[int, int]], releases: list[tuple[int, int]]) -> bool:
-        try:
-            await self._store.settle(self._group_id, self._token, acks, nacks, releases)
-            return True
-        except PubSubError as exc:
-            # Not lost: unsettled messages come back when their lease runs out.
-            log.warning("sqlite pubsub: recording %d outcomes failed: %s", len(acks) + len(nacks) + len(releases), exc)
-            return False
-
-    async def _flush_loop(self) -> None:
-        failures = 0
-        while (self._acks or self._nacks) and self._store.open:
-            acks, nacks, self._acks, self._nacks = self._acks, self._nacks, [], []
-            if await self._settle(acks, nacks, []):
-                failures = 0
-            elif (failures := failures + 1) < 10:  # else give up: the leases bring them back
-                self._acks[:0], self._nacks[:0] = acks, nacks
-                await asyncio.sleep(self._cfg.poll * 2 ** failures)
-
-    async def flush(self) -> None:
-        """Wait until the outcomes of returned handlers are written."""
-        while self._flusher is not None and not self._flusher.done():
-            await asyncio.shield(self._flusher)
-
-    async def close(self) -> None:
-        """Stop claiming, write finished outcomes, hand in-flight messages back at once (no back-off)."""
-        if self._closed:
-            return
-        self._closed = True
-        with _local_lock:
-            subs = _local.get(self._key)
-            if subs is not None:
-                subs.discard(self)
-                if not subs:
-                    del _local[self._key]
-        self._wake.set()
-        self._slot.set()
-        await self._poller  # lets a running claim finish, so its messages are released, not stranded
-        await self.flush()
-        running = sorted(set(self.tasks.values()))
-        if running:
-            await self._settle([], [], [(seq, 0) for seq in running])
-        if not self.tasks:
-            self._store.subscriptions.discard(self)

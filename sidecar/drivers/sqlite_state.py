@@ -15,19 +15,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import concurrent.futures
 import contextlib
 import logging
-import math
 import re
 import sqlite3
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TypeVar
-from urllib.parse import parse_qsl, quote, urlencode
 
 from ..components.base import ComponentMetadata, MetadataError
 from ..components.state import (
@@ -46,6 +42,7 @@ from ..components.state import (
     TransactionOp,
 )
 from ..components.state_query import QueryRow, run_query
+from ._sqlite import SqliteWorker, identifier, operation_timeout, parse_connection_string, seconds
 
 __all__ = ["SqliteStateStore"]
 
@@ -54,8 +51,6 @@ T = TypeVar("T")
 
 _FEATURES = frozenset({StateFeature.ETAG.value, StateFeature.TRANSACTIONAL.value, StateFeature.TTL.value,
                        StateFeature.QUERY_API.value})
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_PRAGMA = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\(\s*([A-Za-z0-9_.+-]*)\s*\))?\s*")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _CHUNK = 500  # keys per SELECT ... IN (...), well under SQLite's variable limit
 
@@ -74,65 +69,20 @@ class _Config:
     pragmas: tuple[str, ...]
 
 
-def _identifier(md: ComponentMetadata, key: str, default: str) -> str:
-    """Table names are interpolated into SQL, so only plain identifiers are allowed."""
-    value = md.get(key) or default
-    if not _IDENTIFIER.fullmatch(value):
-        raise MetadataError(f"metadata field {key!r}: invalid table name {value!r} (use letters, digits, _)")
-    return value
-
-
-def _seconds(md: ComponentMetadata, key: str, alias: str, default: float) -> float:
-    """A Go duration, or a bare number of seconds; also read from Dapr's legacy ``...InSeconds`` alias."""
-    return md.get_duration(key if md.get(key) not in (None, "") else alias, default, bare_unit=1.0)
-
-
-def _parse_connection_string(text: str) -> tuple[str, bool, bool, tuple[str, ...]]:
-    """Turn Dapr's connection string into an SQLite URI: ``(uri, memory, read_only, pragmas)``.
-
-    Dapr's Go driver takes ``_pragma=name(value)`` and ``_txlock`` query options;
-    pragmas are run after connecting, other ``_`` options are driver-specific and
-    dropped (writes here always use ``BEGIN IMMEDIATE``). SQLite's own URI
-    parameters (``mode``, ``immutable``, ``vfs`` ...) pass through.
-    """
-    base, _, query = text.strip().partition("?")
-    lowered = base.lower()
-    memory = lowered.startswith((":memory:", "file::memory:"))
-    pragmas: list[str] = []
-    params: list[tuple[str, str]] = []
-    for name, value in parse_qsl(query, keep_blank_values=True):
-        if name == "_pragma":
-            match = _PRAGMA.fullmatch(value)
-            if not match:
-                raise MetadataError(f"metadata field 'connectionString': unsupported _pragma {value!r}")
-            pragma, arg = match.groups()
-            pragmas.append(f"PRAGMA {pragma}" if arg is None else f"PRAGMA {pragma}({arg})")
-        elif not name.startswith("_") and not (memory and name in ("cache", "mode")):
-            params.append((name, value))
-    read_only = ("mode", "ro") in params or ("immutable", "1") in params
-    if memory:
-        return "file::memory:", True, False, tuple(pragmas)
-    path = base[5:] if lowered.startswith("file:") else quote(base, safe="/")
-    uri = "file:" + path + ("?" + urlencode(params) if params else "")
-    return uri, False, read_only, tuple(pragmas)
-
-
 def _parse_config(md: ComponentMetadata) -> _Config:
     conn = md.get("connectionString") or md.get("url")
     if not conn:
         raise MetadataError("metadata field 'connectionString' is required (a file path such as data.db)")
-    table = _identifier(md, "tableName", "state")
-    metadata_table = _identifier(md, "metadataTableName", "metadata")
+    table = identifier(md, "tableName", "state")
+    metadata_table = identifier(md, "metadataTableName", "metadata")
     if table.lower() == metadata_table.lower():
         raise MetadataError("metadata fields 'tableName' and 'metadataTableName' must differ")
-    timeout = _seconds(md, "timeout", "timeoutInSeconds", 20.0)
-    if timeout < 1.0:
-        raise MetadataError("metadata field 'timeout': must be at least 1s")
+    timeout = operation_timeout(md)
     busy_timeout = md.get_duration("busyTimeout", 2.0)
-    cleanup = _seconds(md, "cleanupInterval", "cleanupIntervalInSeconds", 3600.0)
+    cleanup = seconds(md, "cleanupInterval", "cleanupIntervalInSeconds", 3600.0)
     wal = not md.get_bool("disableWAL")
     md.get_bool("actorStateStore")  # validated here; the runtime acts on it, not the driver
-    uri, memory, read_only, pragmas = _parse_connection_string(conn)
+    uri, memory, read_only, pragmas = parse_connection_string(conn)
     return _Config(uri, memory, read_only, table, metadata_table, timeout, busy_timeout, cleanup, wal, pragmas)
 
 
@@ -231,9 +181,7 @@ class SqliteStateStore(StateStore):
     def __init__(self) -> None:
         self._cfg: _Config | None = None
         self._sql: _Sql | None = None
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self._conn: sqlite3.Connection | None = None  # used only from the worker thread
-        self._deadline = math.inf  # of the operation running in the worker
+        self._worker = SqliteWorker(StateError, "sqlite state store")
         self._gc_task: asyncio.Task[None] | None = None
 
     def features(self) -> frozenset[str]:
@@ -243,14 +191,9 @@ class SqliteStateStore(StateStore):
     async def init(self, metadata: ComponentMetadata) -> None:
         cfg = self._cfg = _parse_config(metadata)
         self._sql = _Sql(cfg.table, cfg.metadata_table)
-        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix=f"tandem-sqlite-{metadata.name}")
-        try:
-            await self._run(self._open)
-        except BaseException:
-            await self.close()
-            raise
-        if cfg.cleanup_interval > 0:
-            self._gc_task = asyncio.get_running_loop().create_task(self._gc_loop(cfg.cleanup_interval))
+        await self._worker.start(f"tandem-sqlite-{metadata.name}", cfg.timeout, self._open)
+        self._gc_task = self._worker.start_cleanup(cfg.cleanup_interval, self.cleanup_expired, log,
+                                                   "expired-row cleanup", "expired rows")
 
     async def close(self) -> None:
         if self._gc_task is not None:
@@ -258,38 +201,25 @@ class SqliteStateStore(StateStore):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._gc_task
             self._gc_task = None
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            # Runs after any queued operation, in the thread that owns the connection.
-            await asyncio.get_running_loop().run_in_executor(executor, self._close_connection)
-            executor.shutdown(wait=False)
-
-    def _close_connection(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(sqlite3.Error):
-                conn.close()
+        await self._worker.close()
 
     def _open(self) -> None:
         cfg, sql = self._require()
-        conn = sqlite3.connect(cfg.uri, uri=True, isolation_level=None, timeout=max(cfg.busy_timeout, 0.0),
-                               cached_statements=64)
-        self._conn = conn
-        conn.text_factory = bytes  # values come back as bytes with no decode/encode round trip
-        if cfg.memory:
-            conn.execute("PRAGMA journal_mode = MEMORY").fetchall()
-        elif not cfg.read_only:
-            mode = conn.execute(f"PRAGMA journal_mode = {'WAL' if cfg.wal else 'DELETE'}").fetchone()
-            if cfg.wal and (not mode or _text(mode[0]).lower() != "wal"):
-                log.warning("sqlite state store %s: WAL journal mode unavailable (got %r)", cfg.uri, mode)
-        for pragma in cfg.pragmas:
-            conn.execute(pragma).fetchall()
-        # Aborts a statement once its operation's deadline (``timeout``) has passed.
-        conn.set_progress_handler(lambda: time.monotonic() > self._deadline, 10_000)
+
+        def prepare(conn: sqlite3.Connection) -> None:
+            conn.text_factory = bytes  # values come back as bytes with no decode/encode round trip
+            if cfg.memory:
+                conn.execute("PRAGMA journal_mode = MEMORY").fetchall()
+            elif not cfg.read_only:
+                mode = conn.execute(f"PRAGMA journal_mode = {'WAL' if cfg.wal else 'DELETE'}").fetchone()
+                if cfg.wal and (not mode or _text(mode[0]).lower() != "wal"):
+                    log.warning("sqlite state store %s: WAL journal mode unavailable (got %r)", cfg.uri, mode)
+
+        conn = self._worker.connect(cfg.uri, cfg.busy_timeout, cfg.pragmas, prepare)
         tables = conn.execute(sql.tables, (cfg.table, cfg.metadata_table)).fetchone()[0]
         if tables == 2 and conn.execute(sql.migrated).fetchone()[0]:
             return  # already set up: no write lock needed at startup
-        self._write(lambda c: [c.execute(stmt) for stmt in sql.schema])
+        self._worker.write(lambda c: [c.execute(stmt) for stmt in sql.schema])
 
 
     def _require(self) -> tuple[_Config, _Sql]:
@@ -297,51 +227,10 @@ class SqliteStateStore(StateStore):
             raise StateError("sqlite state store is not initialised")
         return self._cfg, self._sql
 
-    def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise StateError("sqlite state store is closed")
-        return self._conn
-
     async def _run(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` in the worker thread, bounded by the ``timeout`` metadata."""
-        cfg, _ = self._require()
-        if self._executor is None:
-            raise StateError("sqlite state store is closed")
-        deadline = time.monotonic() + cfg.timeout
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, self._call, fn, deadline)
-        except RuntimeError as exc:  # executor shut down under us
-            raise StateError(f"sqlite state store is closed: {exc}") from None
-
-    def _call(self, fn: Callable[[], T], deadline: float) -> T:
-        if time.monotonic() > deadline:
-            raise StateError("sqlite state store: timed out waiting for earlier operations")
-        self._deadline = deadline
-        try:
-            return fn()
-        except sqlite3.OperationalError as exc:
-            if "interrupt" in str(exc):
-                raise StateError("sqlite state store: operation timed out") from None
-            raise StateError(f"sqlite state store: {exc}") from exc
-        except sqlite3.Error as exc:
-            raise StateError(f"sqlite state store: {exc}") from exc
-        finally:
-            self._deadline = math.inf
-
-    def _write(self, body: Callable[[sqlite3.Connection], T]) -> T:
-        """One ``BEGIN IMMEDIATE`` transaction: the write lock is held from the first read."""
-        conn = self._db()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = body(conn)
-            self._deadline = math.inf  # never interrupt a COMMIT half-way
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-            raise
-        return result
+        self._require()
+        return await self._worker.run(fn)
 
 
     async def get(self, request: GetRequest) -> GetResponse | None:
@@ -349,7 +238,7 @@ class SqliteStateStore(StateStore):
 
         def op() -> GetResponse | None:
             now = _ts(datetime.now(timezone.utc))
-            row = self._db().execute(sql.get, (request.key, now)).fetchone()
+            row = self._worker.db().execute(sql.get, (request.key, now)).fetchone()
             if row is None:
                 return None
             value, is_binary, etag, expires = row
@@ -370,7 +259,7 @@ class SqliteStateStore(StateStore):
             for start in range(0, len(keys), _CHUNK):
                 chunk = keys[start:start + _CHUNK]
                 stmt = sql.bulk + "(" + ",".join("?" * len(chunk)) + ")"
-                for key, value, is_binary, etag, expires in self._db().execute(stmt, (now, *chunk)):
+                for key, value, is_binary, etag, expires in self._worker.db().execute(stmt, (now, *chunk)):
                     name = _text(key)
                     metadata = {} if expires is None else {"ttlExpireTime": _rfc3339(expires)}
                     try:
@@ -396,7 +285,7 @@ class SqliteStateStore(StateStore):
         def op() -> QueryPage:
             now = _ts(datetime.now(timezone.utc))
             rows: list[QueryRow] = []
-            for raw_key, value, is_binary, etag in self._db().execute(sql.scan, (pattern, now)):
+            for raw_key, value, is_binary, etag in self._worker.db().execute(sql.scan, (pattern, now)):
                 key = _text(raw_key)
                 if not key.startswith(key_prefix):  # LIKE ignores ASCII case
                     continue
@@ -445,7 +334,7 @@ class SqliteStateStore(StateStore):
             for op in ops:
                 self._apply(conn, op, moment)
 
-        await self._run(lambda: self._write(body))
+        await self._run(lambda: self._worker.write(body))
 
     async def set(self, request: SetRequest) -> None:
         await self._write_ops((request,))
@@ -477,15 +366,4 @@ class SqliteStateStore(StateStore):
             now = _ts(datetime.now(timezone.utc))
             return conn.execute(sql.delete_expired, (now,)).rowcount
 
-        return await self._run(lambda: self._write(body))
-
-    async def _gc_loop(self, interval: float) -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                removed = await self.cleanup_expired()
-            except StateError as exc:
-                log.warning("sqlite state store: expired-row cleanup failed: %s", exc)
-                continue
-            if removed > 0:
-                log.debug("sqlite state store: removed %d expired rows", removed)
+        return await self._run(lambda: self._worker.write(body))
