@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .app import App, TandemMiddleware
 from .client import (
+    BindingResult,
     BulkPublishEntry,
     BulkPublishFailure,
     BulkStateItem,
@@ -22,6 +23,7 @@ from .router import CloudEvent, Router
 
 __all__ = [
     "App",
+    "BindingResult",
     "BulkPublishEntry",
     "BulkPublishFailure",
     "BulkStateItem",

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from typing import Self
 
 __all__ = [
+    "BindingResult",
     "BulkPublishEntry",
     "BulkPublishFailure",
     "BulkStateItem",
@@ -188,6 +189,18 @@ class SidecarResponse:
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
+
+
+@dataclass(frozen=True)
+class BindingResult(_Body):
+    """An output binding's answer: its raw `data` (None when it gave none: a 204) and `metadata`.
+
+    `metadata` comes from the ``metadata.*`` reply headers, so its keys are case-insensitive
+    (``result.metadata["statusCode"]`` and ``["statuscode"]`` are the same entry).
+    """
+
+    data: bytes | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
 
 
 # -- pub/sub types ----------------------------------------------------------------------
@@ -412,6 +425,33 @@ class Client:
         """Ask the sidecar to shut down gracefully."""
         await self.request("POST", "/v1.0/shutdown")
 
+    # -- secrets ------------------------------------------------------------------------
+
+    async def get_secret(
+        self, store: str, name: str, metadata: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
+        """Secret `name` of secret store `store` as its keys and values ({} when the store has no data).
+
+        Raises `SidecarError`: 401 unknown store, 403 denied by the Configuration's secret
+        scopes, 500 the store failed or holds no such secret.
+        """
+        resp = await self.request("GET", f"/v1.0/secrets/{_q(store)}/{_q(name)}", params=_meta(metadata))
+        data = resp.json() if resp.status != 204 else None
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+    async def get_bulk_secret(
+        self, store: str, metadata: Mapping[str, str] | None = None
+    ) -> dict[str, dict[str, str]]:
+        """Every secret of `store` this app may read, by name (secrets denied by scopes are left out)."""
+        resp = await self.request("GET", f"/v1.0/secrets/{_q(store)}/bulk", params=_meta(metadata))
+        data = resp.json() if resp.status != 204 else None
+        if not isinstance(data, dict):
+            return {}
+        return {
+            str(name): {str(k): str(v) for k, v in values.items()}
+            for name, values in data.items() if isinstance(values, dict)
+        }
+
     # -- invocation, pub/sub, output bindings -------------------------------------------
 
     async def invoke(
@@ -516,10 +556,23 @@ class Client:
 
     async def invoke_binding(
         self, name: str, operation: str, data: Any = None, metadata: Mapping[str, str] | None = None
-    ) -> SidecarResponse:
-        """Run `operation` on output binding `name`; `data` is sent as JSON."""
-        payload = {"data": data, "operation": operation, "metadata": dict(metadata or {})}
-        return await self.request("POST", f"/v1.0/bindings/{_q(name)}", json=payload)
+    ) -> BindingResult:
+        """Run `operation` on output binding `name` and return its answer.
+
+        `data` is sent as the request's JSON ``data`` (the component receives its JSON text:
+        a `str` arrives with its quotes, as in Dapr); bytes are sent base64-encoded, which is
+        how Dapr's components (``bindings.localstorage``, blob stores) take binary content.
+        Raises `SidecarError`: 500 ``ERR_INVOKE_OUTPUT_BINDING`` for an unknown binding, an
+        operation it does not support, or a failure of the outside system.
+        """
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            data = base64.b64encode(bytes(data)).decode("ascii")
+        payload = {"data": data, "operation": operation, "metadata": {k: str(v) for k, v in (metadata or {}).items()}}
+        resp = await self.request("POST", f"/v1.0/bindings/{_q(name)}", json=payload)
+        meta = CIMultiDict(
+            (k[len("metadata."):], v) for k, v in resp.headers.items() if k.lower().startswith("metadata.")
+        )
+        return BindingResult(None if resp.status == 204 else resp.body, CIMultiDictProxy(meta))
 
 
 # -- helpers ----------------------------------------------------------------------------

@@ -17,19 +17,24 @@ from typing import Any
 
 import aiohttp
 
+from .blocks.bindings import BindingsBlock
 from .blocks.delivery import PubSubComponent, SubscriptionManager
 from .blocks.invoke import Invoker
 from .blocks.lock import LockBlock
 from .blocks.publish import PublishBlock
+from .blocks.secrets import SecretsBlock
 from .blocks.state import StateBlock
 from .blocks.subscriptions import SubscriptionError, SubscriptionSpec, from_app, from_documents
 from .channel import AppChannel
 from .components.base import Component, ComponentMetadata, MetadataError
+from .components.bindings import InputBinding, OutputBinding
 from .components.loader import load_configuration, load_resources
-from .components.model import ComponentError, ComponentSpec, Configuration
 from .components.lock import LockStore
+from .components.model import ComponentError, ComponentSpec, Configuration
 from .components.nameresolution import Address, NameResolver, SelfRegistration
 from .components.pubsub import PubSub
+from .components.secret_refs import init_order, resolve_secret_refs, with_secret_values
+from .components.secretstores import SecretStore
 from .components.state import StateFeature, StateStore
 from .config import RuntimeConfig
 from .plugins import (
@@ -77,6 +82,8 @@ class Runtime:
         self.state = StateBlock(config.app_id)
         self.publish = PublishBlock(config.app_id, config.namespace)
         self.locks = LockBlock()
+        self.bindings = BindingsBlock(config.app_id)
+        self.secrets = SecretsBlock(config.app_id)
         self.pubsubs: dict[str, PubSubComponent] = {}
         self.subscriptions: SubscriptionManager | None = None
         self._declarative: list[SubscriptionSpec] = []
@@ -118,17 +125,12 @@ class Runtime:
                 self.configuration = load_configuration(self.config.config_path)
             resources = load_resources(self.config.resources_paths, self.config.app_id, self.config.namespace)
             self._declarative = from_documents(resources.documents.get("Subscription", []))
+            self.secrets = SecretsBlock(self.config.app_id, self.configuration.spec,
+                                        source=self.configuration.source)
         except (ComponentError, SubscriptionError) as exc:
             raise StartupError(str(exc)) from None
         actor_store: str | None = None
         for spec in resources.components:
-            if spec.secret_refs:
-                field_name = next(iter(spec.secret_refs))
-                raise StartupError(
-                    f"{spec.source}: component {spec.name!r}: metadata field {field_name!r} uses "
-                    "secretKeyRef, which is not supported yet (secret stores are not available in "
-                    "this version); give the value directly or with envRef"
-                )
             try:
                 factory = self.registry.lookup(spec.type, spec.version)
             except UnknownComponentType as exc:
@@ -172,9 +174,15 @@ class Runtime:
                                  app_id=self.config.app_id, namespace=self.config.namespace)
 
     async def start(self) -> None:
-        """Initialise every driver; a failure stops start-up unless ``ignoreErrors``."""
-        for loaded in list(self.components):
+        """Initialise every driver (secret stores first); a failure stops start-up unless ``ignoreErrors``."""
+        for loaded in init_order(list(self.components)):
             spec = loaded.spec
+            if spec.secret_refs:
+                try:
+                    resolved = await resolve_secret_refs(spec, self.secrets.stores)
+                except ComponentError as exc:
+                    raise StartupError(str(exc)) from None
+                loaded.metadata = with_secret_values(loaded.metadata, resolved)
             try:
                 await asyncio.wait_for(loaded.driver.init(loaded.metadata), spec.init_timeout or 30.0)
             except (MetadataError, ValueError) as exc:
@@ -191,6 +199,10 @@ class Runtime:
                     self.components.remove(loaded)
                     continue
                 raise StartupError(problem) from None
+            if isinstance(loaded.driver, SecretStore):
+                self.secrets.add(spec.name, loaded.driver)
+            if isinstance(loaded.driver, (InputBinding, OutputBinding)):
+                self.bindings.add(loaded.metadata, loaded.driver)
             loaded.capabilities = self._capabilities(loaded)
             if isinstance(loaded.driver, LockStore):
                 self.locks.add(spec.name, loaded.driver)
@@ -224,8 +236,9 @@ class Runtime:
         await self.resolver.register(SelfRegistration(
             self.config.app_id, self.config.namespace, address, http_port, os.getpid()))
 
-    @staticmethod
-    def _capabilities(loaded: LoadedComponent) -> frozenset[str]:
+    def _capabilities(self, loaded: LoadedComponent) -> frozenset[str]:
+        if isinstance(loaded.driver, (InputBinding, OutputBinding)):
+            return self.bindings.capabilities(loaded.spec.name)  # only the sides `direction` keeps
         caps = set(loaded.driver.features())
         if {StateFeature.ETAG.value, StateFeature.TRANSACTIONAL.value} <= caps:
             caps.add(StateFeature.ACTOR.value)
@@ -238,6 +251,7 @@ class Runtime:
         log.info("app is reachable on port %s", self.config.app_port)
         await self._read_app_config()
         await self._subscribe()
+        await self.bindings.start_inputs(self.channel)
 
     async def _read_app_config(self) -> None:
         assert self.channel is not None
@@ -290,6 +304,7 @@ class Runtime:
         self._shutdown()
 
     async def close(self) -> None:
+        await self.bindings.close()
         if self.subscriptions is not None:
             await self.subscriptions.close()
         for task in list(self._background):

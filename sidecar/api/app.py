@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import DaprError
-from . import health, invoke, lock, metadata, pubsub, shutdown, state
+from . import bindings, health, invoke, lock, metadata, pubsub, secrets, shutdown, state
 from .middleware import LimitBody, NormalizePath, RequireApiToken
 from .responses import error_response, send_error
 
@@ -35,6 +35,8 @@ def build_api(runtime: Runtime) -> ASGIApp:
         *state.routes(runtime.state),
         *pubsub.routes(runtime.publish),
         *lock.routes(runtime.locks),
+        *bindings.routes(runtime.bindings),
+        *secrets.routes(runtime.secrets),
     ]
     by_header = invoke.InvokeByHeader(runtime.invoker)
     by_path = invoke.InvokeByPath(runtime.invoker)

@@ -29,6 +29,24 @@ class ComponentMetadata:
     properties: Mapping[str, str] = field(default_factory=dict)
     app_id: str = ""
     namespace: str | None = None
+    #: Fields whose value came from a secret store (``secretKeyRef``): hidden from
+    #: the repr and from error messages, so they never reach a log.
+    secret_fields: frozenset[str] = field(default=frozenset(), compare=False)
+
+    def __repr__(self) -> str:
+        shown = {k: "***" if self._is_secret(k) else v for k, v in self.properties.items()}
+        return (f"ComponentMetadata(name={self.name!r}, type={self.type!r}, version={self.version!r}, "
+                f"properties={shown!r}, app_id={self.app_id!r}, namespace={self.namespace!r})")
+
+    def _is_secret(self, key: str) -> bool:
+        lowered = key.lower()
+        return any(name.lower() == lowered for name in self.secret_fields)
+
+    def _invalid(self, key: str, problem: str) -> MetadataError:
+        """The error for a malformed field; a secret's value is never quoted in it."""
+        if self._is_secret(key):
+            problem = "malformed value (not shown: it comes from a secret store)"
+        return MetadataError(f"metadata field {key!r}: {problem}")
 
     def get(self, key: str, default: str | None = None) -> str | None:
         if key in self.properties:
@@ -49,7 +67,7 @@ class ComponentMetadata:
         try:
             return parse_bool(self.get(key), default)
         except ValueError as exc:
-            raise MetadataError(f"metadata field {key!r}: {exc}") from None
+            raise self._invalid(key, str(exc)) from None
 
     def get_int(self, key: str, default: int) -> int:
         value = self.get(key)
@@ -58,7 +76,7 @@ class ComponentMetadata:
         try:
             return int(value)
         except ValueError:
-            raise MetadataError(f"metadata field {key!r}: not an integer: {value!r}") from None
+            raise self._invalid(key, f"not an integer: {value!r}") from None
 
     def get_duration(self, key: str, default: float, *, bare_unit: float = 1e-3) -> float:
         """Seconds; Go syntax (``5s``) or a bare number in ``bare_unit`` seconds."""
@@ -68,7 +86,7 @@ class ComponentMetadata:
         try:
             return parse_duration(value, bare_unit=bare_unit)
         except ValueError as exc:
-            raise MetadataError(f"metadata field {key!r}: {exc}") from None
+            raise self._invalid(key, str(exc)) from None
 
     def get_size(self, key: str, default: int) -> int:
         value = self.get(key)
@@ -77,7 +95,7 @@ class ComponentMetadata:
         try:
             return parse_size(value)
         except ValueError as exc:
-            raise MetadataError(f"metadata field {key!r}: {exc}") from None
+            raise self._invalid(key, str(exc)) from None
 
 
 class Component(abc.ABC):

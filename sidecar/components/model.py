@@ -53,6 +53,13 @@ class ComponentSpec:
     init_timeout: float | None = None
     ignore_errors: bool = False
 
+    def __repr__(self) -> str:
+        # Should resolved secretKeyRef values ever be merged into ``metadata``, keep them out of logs.
+        shown = {k: "***" if k in self.secret_refs else v for k, v in self.metadata.items()}
+        return (f"ComponentSpec(name={self.name!r}, type={self.type!r}, version={self.version!r}, "
+                f"metadata={shown!r}, source={self.source!r}, secret_refs={self.secret_refs!r}, "
+                f"secret_store={self.secret_store!r})")
+
     @property
     def kind(self) -> str:
         """The category: ``state`` for ``state.sqlite``."""

@@ -41,11 +41,11 @@ def test_a_malformed_component_names_file_and_field(tmp_path: Path, text: str, p
 
 
 def test_an_unknown_type_says_which_distribution_provides_it(tmp_path: Path) -> None:
-    code, output = start_with(tmp_path, {"redis.yaml": component_yaml(
-        "statestore", "state.redis", {"redisHost": "localhost:6379"})})
+    code, output = start_with(tmp_path, {"pg.yaml": component_yaml(
+        "statestore", "state.postgresql", {"connectionString": "host=localhost"})})
     assert code != 0
-    assert "redis.yaml" in output and "'statestore'" in output
-    assert "pip install tandem-redis" in output
+    assert "pg.yaml" in output and "'statestore'" in output
+    assert "pip install tandem-postgres" in output
 
 
 def test_an_unknown_type_without_a_known_provider_lists_installed_types(tmp_path: Path) -> None:
@@ -73,11 +73,12 @@ def test_a_missing_required_field_is_named(tmp_path: Path) -> None:
     assert code != 0 and "db.yaml" in output and "connectionString" in output
 
 
-def test_secret_key_ref_says_not_supported_yet(tmp_path: Path) -> None:
+def test_a_secret_key_ref_without_a_secret_store_is_named(tmp_path: Path) -> None:
     text = component_yaml("s", "state.in-memory").replace(
         "metadata: []", "metadata:\n  - name: password\n    secretKeyRef: {name: db, key: pw}")
     code, output = start_with(tmp_path, {"c.yaml": text})
-    assert code != 0 and "secretKeyRef" in output and "not supported yet" in output
+    assert code != 0 and "c.yaml" in output and "'s'" in output and "password" in output
+    assert "Traceback" not in output
 
 
 def test_two_actor_state_stores_are_refused(tmp_path: Path) -> None:
