@@ -1,0 +1,17 @@
+"""The ``tandem.plugins`` entry point: the Redis component types, registered like any third party's."""
+from __future__ import annotations
+
+from tandem.sidecar import ComponentFactory, hookimpl
+
+
+@hookimpl
+def tandem_component_factories() -> list[ComponentFactory]:
+    from .lock import RedisLockStore
+    from .pubsub import RedisPubSub
+    from .state import RedisStateStore
+
+    return [
+        ComponentFactory("state.redis", RedisStateStore, description="Redis hashes in Dapr's layout"),
+        ComponentFactory("pubsub.redis", RedisPubSub, description="Redis Streams with consumer groups"),
+        ComponentFactory("lock.redis", RedisLockStore, description="SET NX EX locks on Redis"),
+    ]
