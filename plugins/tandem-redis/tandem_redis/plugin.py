@@ -6,6 +6,7 @@ from tandem.sidecar import ComponentFactory, hookimpl
 
 @hookimpl
 def tandem_component_factories() -> list[ComponentFactory]:
+    from .binding import RedisBinding
     from .lock import RedisLockStore
     from .pubsub import RedisPubSub
     from .state import RedisStateStore
@@ -14,4 +15,5 @@ def tandem_component_factories() -> list[ComponentFactory]:
         ComponentFactory("state.redis", RedisStateStore, description="Redis hashes in Dapr's layout"),
         ComponentFactory("pubsub.redis", RedisPubSub, description="Redis Streams with consumer groups"),
         ComponentFactory("lock.redis", RedisLockStore, description="SET NX EX locks on Redis"),
+        ComponentFactory("bindings.redis", RedisBinding, description="output binding on plain Redis keys"),
     ]
