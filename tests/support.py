@@ -1,6 +1,7 @@
 """Test helpers: start real ``tandemd`` processes, tiny HTTP calls, component YAML."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -11,7 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,3 +152,39 @@ def wait_healthy(sidecar: Sidecar, timeout: float = 30) -> None:
                 return
         time.sleep(0.02)
     raise RuntimeError(f"tandemd did not become healthy:\n{sidecar.log()}")
+
+
+def processes_with_home(home: Path) -> list[Any]:
+    """Live processes a test started: they carry its ``TANDEM_HOME`` in their environment."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.pid != os.getpid() and proc.status() != psutil.STATUS_ZOMBIE \
+                    and proc.environ().get("TANDEM_HOME") == str(home):
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+@contextlib.contextmanager
+def private_home(base: Path, *, init: bool) -> Iterator[dict[str, str]]:
+    """An environment with its own ``TANDEM_HOME`` (``tandem init`` run in it when ``init``);
+    whatever is still running with that home afterwards is killed."""
+    import psutil
+
+    home = base / "home"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DAPR_", "APP_", "FORCE_COLOR"))}
+    environ = {**clean, "TANDEM_HOME": str(home), "PYTHONUNBUFFERED": "1"}
+    if init:
+        done = subprocess.run([sys.executable, "-m", "tandem.sidecar.cli.main", "init"], env=environ,
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+    try:
+        yield environ
+    finally:
+        for proc in processes_with_home(home):
+            with contextlib.suppress(psutil.Error):
+                proc.kill()

@@ -2,44 +2,25 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
+
+from support import private_home
 
 pytestmark = pytest.mark.e2e
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "bindings"
 
 
-def ours(home: Path) -> list[psutil.Process]:
-    """Live processes started for this test: they carry its TANDEM_HOME in their environment."""
-    found = []
-    for proc in psutil.process_iter():
-        try:
-            if proc.pid != os.getpid() and proc.status() != psutil.STATUS_ZOMBIE \
-                    and proc.environ().get("TANDEM_HOME") == str(home):
-                found.append(proc)
-        except psutil.Error:
-            continue
-    return found
-
-
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[dict[str, str]]:
     """A private TANDEM_HOME; whatever a failed test left running is killed afterwards."""
-    home = tmp_path / "home"
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DAPR_", "APP_", "FORCE_COLOR"))}
-    yield {**clean, "TANDEM_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-    for proc in ours(home):
-        try:
-            proc.kill()
-        except psutil.Error:
-            pass
+    with private_home(tmp_path, init=False) as environ:
+        yield environ
 
 
 def test_the_job_writes_a_report_per_tick(env: dict[str, str], tmp_path: Path) -> None:

@@ -18,9 +18,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
-from support import free_port, http
+
+from support import free_port, http, private_home
+from support import processes_with_home as ours
 
 pytestmark = pytest.mark.e2e
 
@@ -42,19 +43,6 @@ def variant(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def ours(home: Path) -> list[psutil.Process]:
-    """Live processes started for this test: they carry its TANDEM_HOME in their environment."""
-    found = []
-    for proc in psutil.process_iter():
-        try:
-            if proc.pid != os.getpid() and proc.status() != psutil.STATUS_ZOMBIE \
-                    and proc.environ().get("TANDEM_HOME") == str(home):
-                found.append(proc)
-        except psutil.Error:
-            continue
-    return found
-
-
 def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     while not (value := predicate()):
@@ -67,17 +55,8 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, what: str = 
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[dict[str, str]]:
     """A private, initialised TANDEM_HOME; whatever a failed test left running is killed afterwards."""
-    home = tmp_path / "home"
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DAPR_", "APP_"))}
-    environ = {**clean, "TANDEM_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-    init = subprocess.run([*CLI, "init"], env=environ, capture_output=True, text=True, timeout=60)
-    assert init.returncode == 0, init.stdout + init.stderr
-    yield environ
-    for proc in ours(home):
-        try:
-            proc.kill()
-        except psutil.Error:
-            pass
+    with private_home(tmp_path, init=True) as environ:
+        yield environ
 
 
 def run_example(env: dict[str, str], variant: str, log: Path, count: int = 3) -> str:

@@ -7,7 +7,6 @@ plain ``http.server`` one, must print every order the publisher sent.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -15,27 +14,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
+
+from support import private_home
+from support import processes_with_home as ours
 
 pytestmark = pytest.mark.e2e
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "pubsub"
 CLI = [sys.executable, "-m", "tandem.sidecar.cli.main"]
 _RECEIVED = re.compile(r"^\[(?P<app>[\w-]+) app\] received order (?P<n>\d+) \(event \S+ from (?P<source>\S+)\)$")
-
-
-def ours(home: Path) -> list[psutil.Process]:
-    """Live processes started for this test: they carry its TANDEM_HOME in their environment."""
-    found = []
-    for proc in psutil.process_iter():
-        try:
-            if proc.pid != os.getpid() and proc.status() != psutil.STATUS_ZOMBIE \
-                    and proc.environ().get("TANDEM_HOME") == str(home):
-                found.append(proc)
-        except psutil.Error:
-            continue
-    return found
 
 
 def wait_all_gone(home: Path, timeout: float = 15.0) -> None:
@@ -49,17 +37,8 @@ def wait_all_gone(home: Path, timeout: float = 15.0) -> None:
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[dict[str, str]]:
     """A private, initialised TANDEM_HOME; whatever a failed test left running is killed afterwards."""
-    home = tmp_path / "home"
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DAPR_", "APP_", "FORCE_COLOR"))}
-    environ = {**clean, "TANDEM_HOME": str(home), "PYTHONUNBUFFERED": "1"}
-    init = subprocess.run([*CLI, "init"], env=environ, capture_output=True, text=True, timeout=60)
-    assert init.returncode == 0, init.stdout + init.stderr
-    yield environ
-    for proc in ours(home):
-        try:
-            proc.kill()
-        except psutil.Error:
-            pass
+    with private_home(tmp_path, init=True) as environ:
+        yield environ
 
 
 def run_example(env: dict[str, str], log: Path, count: int) -> str:
