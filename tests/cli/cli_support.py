@@ -178,3 +178,13 @@ class Sandbox:
                 proc.kill()
             except psutil.Error:
                 pass
+
+
+@dataclass
+class FakeSidecar:
+    """Records requests; answers with `status` and `body`."""
+
+    port: int = 0
+    status: int = 200
+    body: bytes = b'{"ok":true}'
+    seen: list[dict[str, Any]] = field(default_factory=list)

@@ -4,8 +4,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from cli_support import CLI, Sandbox
 from click.testing import CliRunner
+
+from cli_support import CLI, Sandbox
 from tandem.sidecar.cli.init_cmd import write_defaults
 from tandem.sidecar.cli.main import cli
 from tandem.sidecar.components.loader import load_configuration, load_resources

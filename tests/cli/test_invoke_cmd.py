@@ -11,15 +11,12 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
-from cli_support import CLI, Sandbox, free_port, wait_until
+
+from cli_support import CLI, FakeSidecar, Sandbox, free_port, wait_until
 from tandem.sidecar.instances import Instance, register, unregister
 
 pytestmark = pytest.mark.e2e
@@ -116,49 +113,6 @@ def test_data_and_data_file_exclude_each_other(sandbox: Sandbox, tmp_path: Path)
 
 
 # -- the exact request, against a stand-in sidecar ---------------------------------------------
-
-
-@dataclass
-class FakeSidecar:
-    """Records requests; answers with `status` and `body`."""
-
-    port: int = 0
-    status: int = 200
-    body: bytes = b'{"ok":true}'
-    seen: list[dict[str, Any]] = field(default_factory=list)
-
-
-@pytest.fixture
-def fake_sidecar(sandbox: Sandbox) -> Iterator[FakeSidecar]:
-    """An HTTP server registered in the run folder as the sidecar of app ``fake`` (this process)."""
-    fake = FakeSidecar()
-
-    class Handler(BaseHTTPRequestHandler):
-        def answer(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            fake.seen.append({"method": self.command, "path": self.path, "headers": headers, "body": body})
-            self.send_response(fake.status)
-            self.send_header("Content-Length", str(len(fake.body)))
-            self.end_headers()
-            self.wfile.write(fake.body)
-
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = answer
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    fake.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    path = register(sandbox.home / "run", Instance(app_id="fake", pid=os.getpid(), http_port=fake.port))
-    try:
-        yield fake
-    finally:
-        unregister(path)
-        server.shutdown()
-        server.server_close()
 
 
 def test_the_request_is_daprs_invoke_on_the_apps_own_sidecar(sandbox: Sandbox, fake_sidecar: FakeSidecar) -> None:

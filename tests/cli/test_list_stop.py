@@ -9,6 +9,7 @@ from typing import Any
 
 import psutil
 import pytest
+
 from cli_support import Sandbox, alive, free_port, wait_until
 
 pytestmark = pytest.mark.e2e

@@ -10,16 +10,13 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import CLI, Sandbox, free_port, wait_until
+
+from cli_support import CLI, FakeSidecar, Sandbox, free_port, wait_until
 from tandem.sidecar.instances import Instance, register, unregister
 
 pytestmark = pytest.mark.e2e
@@ -34,47 +31,11 @@ def publish(sandbox: Sandbox, *args: str, **env: str) -> subprocess.CompletedPro
 # -- the exact request, against a stand-in sidecar ---------------------------------------------
 
 
-@dataclass
-class FakeSidecar:
-    """Records requests; answers with `status` and `body`."""
-
-    port: int = 0
-    status: int = 204
-    body: bytes = b""
-    seen: list[dict[str, Any]] = field(default_factory=list)
-
-
 @pytest.fixture
-def fake_sidecar(sandbox: Sandbox) -> Iterator[FakeSidecar]:
-    """An HTTP server registered in the run folder as the sidecar of app ``fake`` (this process)."""
-    fake = FakeSidecar()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            fake.seen.append({"method": self.command, "path": self.path, "headers": headers, "body": body})
-            self.send_response(fake.status)
-            self.send_header("Content-Length", str(len(fake.body)))
-            self.end_headers()
-            self.wfile.write(fake.body)
-
-        do_PUT = do_GET = do_POST
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    fake.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    path = register(sandbox.home / "run", Instance(app_id="fake", pid=os.getpid(), http_port=fake.port))
-    try:
-        yield fake
-    finally:
-        unregister(path)
-        server.shutdown()
-        server.server_close()
+def fake_sidecar(fake_sidecar: FakeSidecar) -> FakeSidecar:
+    """The stand-in sidecar, answering a publish as Dapr does: 204, no body."""
+    fake_sidecar.status, fake_sidecar.body = 204, b""
+    return fake_sidecar
 
 
 def test_the_request_is_daprs_publish_on_the_apps_own_sidecar(sandbox: Sandbox, fake_sidecar: FakeSidecar) -> None:

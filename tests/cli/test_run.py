@@ -6,6 +6,7 @@ import sys
 
 import psutil
 import pytest
+
 from cli_support import Sandbox, free_port
 
 pytestmark = pytest.mark.e2e

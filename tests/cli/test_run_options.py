@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tandem.sidecar.cli._output import Console, pump_lines
 from tandem.sidecar.cli._runner import RunOptions, app_env, sidecar_argv
 from tandem.sidecar.cli.list_cmd import AppRow, format_age, render_table
