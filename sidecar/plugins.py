@@ -68,13 +68,21 @@ class ComponentRegistry:
     """Factories by ``(type, version)``, built once from the plugin hooks."""
 
     factories: dict[tuple[str, str], ComponentFactory] = field(default_factory=dict)
+    #: Plugin name -> ``"<distribution> <version>"`` providing it (``""`` when unknown).
     plugins: dict[str, str] = field(default_factory=dict)
+    #: ``(type, version)`` -> name of the plugin that registered the factory.
+    providers: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def add(self, factory: ComponentFactory, plugin: str = "") -> None:
         key = (factory.type, _version_key(factory.version))
         if key in self.factories:
             raise ValueError(f"two plugins provide {factory.type}/{factory.version}")
         self.factories[key] = factory
+        self.providers[key] = plugin
+
+    def provider(self, factory: ComponentFactory) -> str:
+        """The name of the plugin that registered ``factory`` (``""`` if added without one)."""
+        return self.providers.get((factory.type, _version_key(factory.version)), "")
 
     def lookup(self, ctype: str, version: str = "v1") -> ComponentFactory:
         found = self.factories.get((ctype, _version_key(version)))

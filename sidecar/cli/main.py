@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import click
 
+from .components_cmd import components
 from .init_cmd import init
 from .invoke_cmd import invoke
 from .list_cmd import list_
+from .new_cmd import new
 from .publish_cmd import publish
 from .run_cmd import run
 from .stop_cmd import stop
@@ -24,6 +26,8 @@ cli.add_command(list_)
 cli.add_command(stop)
 cli.add_command(invoke)
 cli.add_command(publish)
+cli.add_command(new)
+cli.add_command(components)
 
 if __name__ == "__main__":
     cli(prog_name="tandem")

@@ -1,0 +1,60 @@
+"""{{ cookiecutter.project_name }}: a Tandem service (app id ``{{ cookiecutter.app_id }}``).
+
+Run it beside its sidecar with ``make run`` (the command is in README.md). The sidecar
+calls the handlers below; the app reaches the sidecar's API through `tandem.Client`.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from tandem import App{% if cookiecutter.with_method == "yes" %}, Client{% endif %}
+
+APP_ID = "{{ cookiecutter.app_id }}"
+{%- if cookiecutter.with_method == "yes" %}
+STATE_STORE = "statestore"  # components/statestore.yaml
+{%- endif %}
+PUBSUB = "pubsub"  # components/pubsub.yaml
+TOPIC = "orders"
+{%- if cookiecutter.with_binding == "yes" %}
+CRON = "cron"  # components/cron.yaml
+{%- endif %}
+
+log = logging.getLogger(APP_ID)
+app = App(app_id=APP_ID)
+
+#: Events the handlers have seen, newest last (a stand-in for real work; the tests read them).
+seen: list[dict[str, Any]] = []
+{%- if cookiecutter.with_method == "yes" %}
+
+
+@app.method("greet")
+async def greet(body: dict[str, Any] | None) -> dict[str, Any]:
+    """``POST /greet {"name": ...}``: count the greetings of each name in the state store."""
+    name = str((body or {}).get("name", "world"))
+    key = f"greetings-{name}"
+    async with Client.from_env() as client:
+        previous = await client.get_state(STATE_STORE, key)
+        count = (previous.json() if previous else 0) + 1
+        # The ETag makes a concurrent greeting of the same name fail instead of being lost.
+        await client.save_state(STATE_STORE, key, count, etag=previous.etag if previous else None)
+    return {"greeting": f"Hello, {name}!", "count": count}
+{%- endif %}
+{%- if cookiecutter.with_topic == "yes" %}
+
+
+@app.topic(PUBSUB, TOPIC)
+async def on_order(order: Any) -> None:
+    """A message published to ``orders`` on ``pubsub``; raising makes the sidecar redeliver it."""
+    log.info("order received: %r", order)
+    seen.append({"topic": TOPIC, "data": order})
+{%- endif %}
+{%- if cookiecutter.with_binding == "yes" %}
+
+
+@app.binding(CRON)
+async def on_tick(body: bytes) -> None:
+    """The ``cron`` input binding fired (every 10s by default, see components/cron.yaml)."""
+    log.info("tick")
+    seen.append({"binding": CRON})
+{%- endif %}
