@@ -35,12 +35,15 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 from .client import Client
 
 if TYPE_CHECKING:
+    from .sidecar.conformance.bindings import InputBindingConformance, OutputBindingConformance
     from .sidecar.conformance.lock import LockStoreConformance
     from .sidecar.conformance.pubsub import PubSubConformance
     from .sidecar.conformance.state import StateStoreConformance
 
 __all__ = [
+    "InputBindingConformance",
     "LockStoreConformance",
+    "OutputBindingConformance",
     "PubSubConformance",
     "RunningService",
     "ServiceHarness",
@@ -61,6 +64,8 @@ _CONFORMANCE = {
     "StateStoreConformance": "tandem.sidecar.conformance.state",
     "PubSubConformance": "tandem.sidecar.conformance.pubsub",
     "LockStoreConformance": "tandem.sidecar.conformance.lock",
+    "OutputBindingConformance": "tandem.sidecar.conformance.bindings",
+    "InputBindingConformance": "tandem.sidecar.conformance.bindings",
 }
 
 

@@ -35,6 +35,8 @@ Suites, the fixture each needs, and their modules:
 * :class:`~.state.StateStoreConformance` — ``store`` (:mod:`tandem.sidecar.conformance.state`)
 * :class:`~.pubsub.PubSubConformance` — ``pubsub`` (:mod:`tandem.sidecar.conformance.pubsub`)
 * :class:`~.lock.LockStoreConformance` — ``lock_store`` (:mod:`tandem.sidecar.conformance.lock`)
+* :class:`~.bindings.OutputBindingConformance` — ``output_binding`` (:mod:`tandem.sidecar.conformance.bindings`)
+* :class:`~.bindings.InputBindingConformance` — ``input_binding`` (:mod:`tandem.sidecar.conformance.bindings`)
 
 The fixture may be async (as above) or not; keep it function-scoped (the
 default), as the ``anyio_backend`` fixture it runs under is. The
@@ -78,6 +80,7 @@ pytest.register_assert_rewrite(
     "tandem.sidecar.conformance.state",
     "tandem.sidecar.conformance.pubsub",
     "tandem.sidecar.conformance.lock",
+    "tandem.sidecar.conformance.bindings",
 )
 
 C = TypeVar("C", bound=Component)

@@ -89,6 +89,9 @@ class HttpBinding(OutputBinding):
         return self._session
 
     async def invoke(self, request: InvokeRequest) -> InvokeResponse:
+        if request.operation not in self.operations():
+            raise BindingError(f"operation {request.operation!r} is not supported by bindings.http "
+                               f"(supported: {', '.join(self.operations())})")
         metadata = dict(request.metadata)
         url = self._url
         if metadata.get("path"):

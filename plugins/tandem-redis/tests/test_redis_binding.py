@@ -11,7 +11,8 @@ import redis
 
 from redis_helpers import PrivateRedis, Tandemd, component_yaml, http, redis_host, start_tandemd
 from tandem.sidecar.components.bindings import BindingError, InvokeRequest, InvokeResponse, OutputBinding
-from tandem.sidecar.conformance import open_component
+from tandem.sidecar.conformance import open_component, unique
+from tandem.sidecar.conformance.bindings import OutputBindingConformance, RequestCheck
 from tandem.sidecar.plugins import component_registry, plugin_manager
 from tandem_redis.binding import RedisBinding
 
@@ -113,6 +114,37 @@ async def test_redis_down_is_a_binding_error(private_redis: Callable[..., Privat
     with pytest.raises(BindingError, match="cannot reach redis"):  # init pings, as Dapr does
         async with open_component(doc, OutputBinding):
             pass
+
+
+
+class TestRedisBindingConformance(OutputBindingConformance):
+    unknown_operation_metadata = {"key": unique("binding")}  # past the key check, to the operation check
+
+    @pytest.fixture
+    async def output_binding(self, binding: OutputBinding, shared_redis: redis.Redis) -> AsyncIterator[OutputBinding]:
+        self._keys: list[str] = []
+        yield binding
+        if self._keys:
+            shared_redis.delete(*self._keys)
+
+    def requests(self) -> list[RequestCheck]:
+        key = unique("binding")
+        self._keys.append(key)
+
+        def answer(data: bytes) -> Callable[[InvokeResponse | None], None]:
+            def check(response: InvokeResponse | None) -> None:
+                assert response is not None and response.data == data, response
+            return check
+
+        def none(response: InvokeResponse | None) -> None:
+            assert response is None, response
+
+        return [
+            (InvokeRequest("create", b'{"a":1}', {"key": key}), none),
+            (InvokeRequest("get", metadata={"key": key}), answer(b'{"a":1}')),
+            (InvokeRequest("delete", metadata={"key": key}), none),
+            (InvokeRequest("get", metadata={"key": key}), answer(b"")),
+        ]
 
 
 # -- through a real tandemd --------------------------------------------------------------

@@ -1,21 +1,25 @@
 """The conformance kit on every built-in driver, built from component documents as a plugin author would."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
 import yaml
+from aiohttp import web
 
 from tandem.sidecar import conformance
 from tandem.sidecar.components.base import ComponentMetadata
+from tandem.sidecar.components.bindings import InputBinding, InvokeRequest, InvokeResponse, OutputBinding
 from tandem.sidecar.components.lock import LockStore
 from tandem.sidecar.components.model import ComponentError
 from tandem.sidecar.components.pubsub import PubSub
 from tandem.sidecar.components.state import StateStore
-from tandem.sidecar.conformance import build_component, open_component
+from tandem.sidecar.conformance import build_component, open_component, unique
+from tandem.sidecar.conformance.bindings import InputBindingConformance, OutputBindingConformance, RequestCheck
 from tandem.sidecar.conformance.lock import LockStoreConformance
 from tandem.sidecar.conformance.pubsub import PubSubConformance
 from tandem.sidecar.conformance.state import StateStoreConformance
@@ -79,6 +83,110 @@ class TestMemoryLock(LockStoreConformance):
             yield store
 
 
+
+class TestCronBinding(InputBindingConformance):
+    event_timeout = 3.0
+
+    @pytest.fixture
+    async def input_binding(self) -> AsyncIterator[InputBinding]:
+        async with open_component(component("bindings.cron", schedule="@every 1s"), InputBinding,
+                                  registry=BUILTIN) as binding:
+            yield binding
+
+
+def _answer(data: bytes) -> Callable[[InvokeResponse | None], None]:
+    def check(response: InvokeResponse | None) -> None:
+        assert response is not None and response.data == data, response
+    return check
+
+
+def _no_answer(response: InvokeResponse | None) -> None:
+    assert response is None, response
+
+
+class TestLocalStorageBinding(OutputBindingConformance):
+    @pytest.fixture
+    async def output_binding(self, tmp_path: Path) -> AsyncIterator[OutputBinding]:
+        doc = component("bindings.localstorage", rootPath=str(tmp_path / "files"))
+        async with open_component(doc, OutputBinding, registry=BUILTIN) as binding:
+            yield binding
+
+    def requests(self) -> list[RequestCheck]:
+        folder = unique("dir")
+        name = f"{folder}/file.txt"
+
+        def json_answer(expected: object) -> Callable[[InvokeResponse | None], None]:
+            def check(response: InvokeResponse | None) -> None:
+                assert response is not None and json.loads(response.data) == expected, response
+            return check
+
+        def lists_the_file(response: InvokeResponse | None) -> None:  # full paths, as Dapr answers
+            assert response is not None, response
+            files = json.loads(response.data)
+            assert len(files) == 1 and files[0].endswith("/" + name), files
+
+        return [
+            (InvokeRequest("create", b'"hello"', {"fileName": name}), json_answer({"fileName": name})),
+            (InvokeRequest("get", metadata={"fileName": name}), _answer(b"hello")),  # a JSON string is stored decoded
+            (InvokeRequest("list", metadata={"fileName": folder}), lists_the_file),
+            (InvokeRequest("delete", metadata={"fileName": name}), _no_answer),
+            (InvokeRequest("list", metadata={"fileName": folder}), json_answer([])),
+        ]
+
+
+@pytest.fixture
+async def http_server() -> AsyncIterator[str]:
+    """A tiny key-value HTTP server: PUT/POST store the body at the path, GET returns it, DELETE drops it."""
+    stored: dict[str, bytes] = {}
+
+    async def handle(request: web.Request) -> web.Response:
+        if request.method in ("PUT", "POST"):
+            stored[request.path] = await request.read()
+            return web.Response(status=201)
+        if request.method == "DELETE":
+            stored.pop(request.path, None)
+            return web.Response(status=204)
+        if request.path not in stored:
+            return web.Response(status=404)
+        return web.Response(body=stored[request.path])
+
+    app = web.Application()
+    for method in ("GET", "PUT", "POST", "DELETE"):  # any other method: 405
+        app.router.add_route(method, "/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+class TestHttpBinding(OutputBindingConformance):
+    @pytest.fixture
+    async def output_binding(self, http_server: str) -> AsyncIterator[OutputBinding]:
+        async with open_component(component("bindings.http", url=http_server), OutputBinding,
+                                  registry=BUILTIN) as binding:
+            yield binding
+
+    def requests(self) -> list[RequestCheck]:
+        path = {"path": unique("item")}
+
+        def status(code: str) -> Callable[[InvokeResponse | None], None]:
+            def check(response: InvokeResponse | None) -> None:
+                assert response is not None and response.metadata.get("statusCode") == code, response
+            return check
+
+        return [
+            (InvokeRequest("put", b'{"a":1}', path), status("201")),
+            (InvokeRequest("get", metadata=path), _answer(b'{"a":1}')),
+            (InvokeRequest("delete", metadata=path), status("204")),
+            (InvokeRequest("get", metadata={**path, "errorIfNot2XX": "false"}), status("404")),
+        ]
+
+
 # -- build_component ----------------------------------------------------------------
 
 
@@ -140,6 +248,7 @@ from __future__ import annotations
 
 import pytest
 from tandem.sidecar.components.base import ComponentMetadata
+from tandem.sidecar.components.bindings import InputBinding, InvokeRequest, InvokeResponse, OutputBinding
 from tandem.sidecar.components.state import SetRequest
 from tandem.sidecar.conformance.state import StateStoreConformance
 from tandem.sidecar.drivers.memory_state import MemoryStateStore
