@@ -47,7 +47,13 @@ import anyio
 import pytest
 
 from ..components.bindings import (
-    BindingError, BindingEvent, BindingFeature, InputBinding, InvokeRequest, InvokeResponse, OutputBinding,
+    BindingError,
+    BindingEvent,
+    BindingFeature,
+    InputBinding,
+    InvokeRequest,
+    InvokeResponse,
+    OutputBinding,
 )
 from . import ConformanceSuite, unique
 
