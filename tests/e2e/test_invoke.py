@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -177,42 +177,41 @@ def test_a_chunked_body_streams_through(pair: Pair) -> None:
         conn.close()
 
 
-def test_a_stopped_target_fails_fast_and_is_found_again_when_back(tmp_path: Path) -> None:
+@pytest.fixture
+def fresh_pair(tmp_path: Path) -> Iterator[Pair]:
+    """A pair of its own, for tests that take B down."""
     launcher = SidecarLauncher(tmp_path)
     pair = Pair(launcher)
-    try:
-        assert http("GET", f"{pair.a.url}/v1.0/invoke/b/method/up")[0] == 200
-        pair.b.stop()
-        began = time.monotonic()
-        status, body = http_json("GET", f"{pair.a.url}/v1.0/invoke/b/method/down")
-        assert status == 500 and body["errorCode"] == "ERR_DIRECT_INVOKE" and "id: b" in body["message"]
-        assert time.monotonic() - began < 10
-        pair.b = pair.start_b()
-        assert http("GET", f"{pair.a.url}/v1.0/invoke/b/method/again")[0] == 200
-    finally:
-        launcher.stop_all()
-        pair.app.terminate()
-        pair.app.wait()
+    yield pair
+    launcher.stop_all()
+    pair.app.terminate()
+    pair.app.wait()
 
 
-def test_a_crashed_target_sidecar_is_not_trusted(tmp_path: Path) -> None:
-    launcher = SidecarLauncher(tmp_path)
-    pair = Pair(launcher)
-    try:
-        assert http("GET", f"{pair.a.url}/v1.0/invoke/b/method/up")[0] == 200
-        pair.b.process.send_signal(signal.SIGKILL)
-        pair.b.process.wait()
-        assert list((launcher.base / "home" / "run").glob(f"{pair.b.process.pid}.json"))  # stale entry left
-        began = time.monotonic()
-        status, body = http_json("GET", f"{pair.a.url}/v1.0/invoke/b/method/down")
-        assert status == 500 and "id: b" in body["message"]
-        assert time.monotonic() - began < 10
-        pair.b = pair.start_b()
-        assert http("GET", f"{pair.a.url}/v1.0/invoke/b/method/again")[0] == 200
-    finally:
-        launcher.stop_all()
-        pair.app.terminate()
-        pair.app.wait()
+def fails_fast_then_recovers(pair: Pair, take_down: Callable[[], None]) -> None:
+    """With B's sidecar down, A answers 500 naming B at once; with it back, A reaches it unrestarted."""
+    assert http("GET", f"{pair.a.url}/v1.0/invoke/b/method/up")[0] == 200
+    take_down()
+    began = time.monotonic()
+    status, body = http_json("GET", f"{pair.a.url}/v1.0/invoke/b/method/down")
+    assert status == 500 and body["errorCode"] == "ERR_DIRECT_INVOKE" and "id: b" in body["message"]
+    assert time.monotonic() - began < 10
+    pair.b = pair.start_b()
+    assert http("GET", f"{pair.a.url}/v1.0/invoke/b/method/again")[0] == 200
+
+
+def test_a_stopped_target_fails_fast_and_is_found_again_when_back(fresh_pair: Pair) -> None:
+    fails_fast_then_recovers(fresh_pair, fresh_pair.b.stop)
+
+
+def test_a_crashed_target_sidecar_is_not_trusted(fresh_pair: Pair) -> None:
+    def crash() -> None:
+        fresh_pair.b.process.send_signal(signal.SIGKILL)
+        fresh_pair.b.process.wait()
+        run = fresh_pair.launcher.base / "home" / "run"
+        assert list(run.glob(f"{fresh_pair.b.process.pid}.json"))  # the stale entry is left behind
+
+    fails_fast_then_recovers(fresh_pair, crash)
 
 
 def test_namespaced_app_ids(tmp_path: Path) -> None:
