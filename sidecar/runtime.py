@@ -17,6 +17,9 @@ from typing import Any
 
 import aiohttp
 
+from .actors.runtime import ActorRuntime
+from .actors.service import Actors
+from .actors.state import ActorState
 from .blocks.bindings import BindingsBlock
 from .blocks.delivery import PubSubComponent, SubscriptionManager
 from .blocks.invoke import Invoker
@@ -32,6 +35,7 @@ from .components.loader import load_configuration, load_resources
 from .components.lock import LockStore
 from .components.model import ComponentError, ComponentSpec, Configuration
 from .components.nameresolution import Address, NameResolver, SelfRegistration
+from .components.placement import PlacementStore
 from .components.pubsub import PubSub
 from .components.secret_refs import init_order, resolve_secret_refs, with_secret_values
 from .components.secretstores import SecretStore
@@ -96,6 +100,9 @@ class Runtime:
         self._resolver_metadata: ComponentMetadata | None = None
         self._invoker: Invoker | None = None
         self._session: aiohttp.ClientSession | None = None
+        self.actors: Actors | None = None
+        self._actor_store: LoadedComponent | None = None
+        self._placement: PlacementStore | None = None
         self._shutdown: Callable[[], None] = lambda: None
         self._background: set[asyncio.Task[None]] = set()
 
@@ -146,7 +153,10 @@ class Runtime:
                         f"{actor_store!r}; only one state store may hold actor state"
                     )
                 actor_store = spec.name
-            self.components.append(LoadedComponent(spec, metadata, factory.create()))
+            loaded = LoadedComponent(spec, metadata, factory.create())
+            self.components.append(loaded)
+            if actor_store == spec.name:
+                self._actor_store = loaded
         self._resolver_metadata = self._name_resolution()
 
     def _name_resolution(self) -> ComponentMetadata:
@@ -226,12 +236,63 @@ class Runtime:
         self._session = new_session()
         self._invoker = Invoker(self.config.app_id, self.config.namespace, self.resolver, self.channel,
                                 self._session)
+        await self._start_actors()
         self.outbound_ready = True
         if self.channel is not None:
             self._spawn(self._connect_app())
 
+    def _placement_metadata(self) -> ComponentMetadata:
+        """``placement.X`` beside the actor store ``state.X``; else an SQLite file under TANDEM_HOME."""
+        loaded = self._actor_store
+        if loaded is not None and loaded in self.components:
+            family = loaded.spec.type.split(".", 1)[1]
+            try:
+                self.registry.lookup(f"placement.{family}", "v1")
+            except UnknownComponentType:
+                pass
+            else:
+                return ComponentMetadata(name=loaded.spec.name, type=f"placement.{family}",
+                                         properties=loaded.metadata.properties, app_id=self.config.app_id,
+                                         namespace=self.config.namespace, secret_fields=loaded.metadata.secret_fields)
+            log.info("no placement.%s driver: actor placement uses an SQLite file under %s", family,
+                     self.config.home)
+        self.config.home.mkdir(parents=True, exist_ok=True)
+        return ComponentMetadata(name="placement", type="placement.sqlite",
+                                 properties={"connectionString": str(self.config.home / "actors.db")},
+                                 app_id=self.config.app_id, namespace=self.config.namespace)
+
+    async def _start_actors(self) -> None:
+        """The actor runtime: placement store opened now, hosting starts once the app's config is read."""
+        metadata = self._placement_metadata()
+        driver = self.registry.lookup(metadata.type, "v1").create()
+        assert isinstance(driver, PlacementStore)
+        try:
+            await driver.init(metadata)
+        except Exception as exc:
+            raise StartupError(f"actor placement ({metadata.type} for {metadata.name!r}) failed to start: {exc}") \
+                from None
+        self._placement = driver
+        state = None
+        loaded = self._actor_store
+        if loaded is not None and loaded in self.components and isinstance(loaded.driver, StateStore):
+            features = set(loaded.driver.features())
+            if {StateFeature.ETAG.value, StateFeature.TRANSACTIONAL.value} <= features:
+                state = ActorState(self.config.app_id, loaded.spec.name, loaded.driver,
+                                   ttl_allowed=self._feature("ActorStateTTL"))
+            else:
+                log.warning("state store %r cannot hold actor state: it needs ETags and transactions",
+                            loaded.spec.name)
+        assert self._session is not None
+        self.actors = Actors(ActorRuntime(self.config.app_id, self.config.namespace or "", self.channel, driver,
+                                          self._session), state)
+
+    def _feature(self, name: str) -> bool:
+        return bool(self.configuration.features.get(name, False))
+
     async def announce(self, address: Address, http_port: int) -> None:
         """Register with name resolution once the internal port serves."""
+        if self.actors is not None:
+            self.actors.runtime.start(f"{address.host}:{address.port}")
         assert self.resolver is not None
         await self.resolver.register(SelfRegistration(
             self.config.app_id, self.config.namespace, address, http_port, os.getpid()))
@@ -264,10 +325,14 @@ class Runtime:
             return
         if reply.status == 200:
             try:
-                entities = json.loads(reply.body).get("entities") or []
+                doc = json.loads(reply.body)
+                entities = doc.get("entities") or []
                 self.app_entities = tuple(str(e) for e in entities)
             except (ValueError, AttributeError):
                 log.warning("the app's /dapr/config is not a JSON object; no actor types")
+                return
+            if self.app_entities and self.actors is not None:
+                await self.actors.host(doc)
 
     async def _subscribe(self) -> None:
         """Ask the app for its subscriptions, add the declarative ones, start delivering."""
@@ -304,6 +369,10 @@ class Runtime:
         self._shutdown()
 
     async def close(self) -> None:
+        if self.actors is not None:
+            await self.actors.close()
+        if self._placement is not None:
+            await self._placement.close()
         await self.bindings.close()
         if self.subscriptions is not None:
             await self.subscriptions.close()

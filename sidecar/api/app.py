@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import DaprError
-from . import bindings, health, invoke, lock, metadata, pubsub, secrets, shutdown, state
+from . import actors, bindings, health, invoke, lock, metadata, pubsub, secrets, shutdown, state
 from .middleware import LimitBody, NormalizePath, RequireApiToken
 from .responses import error_response, send_error
 
@@ -38,6 +38,8 @@ def build_api(runtime: Runtime) -> ASGIApp:
         *bindings.routes(runtime.bindings),
         *secrets.routes(runtime.secrets),
     ]
+    if runtime.actors is not None:
+        routes += actors.routes(runtime.actors)
     by_header = invoke.InvokeByHeader(runtime.invoker)
     by_path = invoke.InvokeByPath(runtime.invoker)
 
@@ -99,8 +101,25 @@ class _Delegate(Response):
 
 
 def build_internal(runtime: Runtime) -> ASGIApp:
-    """The internal port's app: invocations from other sidecars only, body limit applied."""
-    return LimitBody(invoke.InternalInvoke(runtime.invoker), limit=runtime.config.max_body_size)
+    """The internal port's app: invocations and actor calls from other sidecars, body limit applied."""
+    app: ASGIApp = invoke.InternalInvoke(runtime.invoker)
+    if runtime.actors is not None:
+        app = _InternalActorsFirst(actors.InternalActors(runtime.actors), app)
+    return LimitBody(app, limit=runtime.config.max_body_size)
+
+
+class _InternalActorsFirst:
+    """Forwarded actor calls have their own path; everything else is service invocation."""
+
+    def __init__(self, actor_app: ASGIApp, invoke_app: ASGIApp) -> None:
+        self.actor_app = actor_app
+        self.invoke_app = invoke_app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(actors.InternalActors.PREFIX):
+            await self.actor_app(scope, receive, send)
+        else:
+            await self.invoke_app(scope, receive, send)
 
 
 class PortDispatch:

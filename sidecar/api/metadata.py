@@ -46,6 +46,16 @@ def describe(runtime: Runtime) -> dict[str, Any]:
         "extended": {"daprRuntimeVersion": runtime.version, **runtime.extended},
         "plugins": [{"name": n, "distribution": d} for n, d in sorted(runtime.plugins.items())],
     }
+    if runtime.actors is not None:
+        active = runtime.actors.metadata()
+        doc["actors"] = active
+        placement = runtime.actors.runtime.placement
+        doc["actorRuntime"] = {
+            "runtimeStatus": "RUNNING",
+            "activeActors": active,
+            "hostReady": bool(runtime.actors.runtime.hosted) and placement.hosting,
+            "placement": "placement: connected" if placement.connected else "placement: disconnected",
+        }
     if config.app_port:
         doc["appConnectionProperties"] = {
             "port": config.app_port,

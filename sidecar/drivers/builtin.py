@@ -14,8 +14,10 @@ def tandem_component_factories() -> list[ComponentFactory]:
     from .localfile_secrets import LocalFileSecretStore
     from .localstorage_binding import LocalStorageBinding
     from .memory_lock import MemoryLockStore
+    from .memory_placement import MemoryPlacementStore
     from .memory_pubsub import MemoryPubSub
     from .memory_state import MemoryStateStore
+    from .sqlite_placement import SqlitePlacementStore
     from .sqlite_pubsub import SqlitePubSub
     from .sqlite_state import SqliteStateStore
 
@@ -33,6 +35,10 @@ def tandem_component_factories() -> list[ComponentFactory]:
         ComponentFactory("bindings.http", HttpBinding, description="output: calls an HTTP endpoint"),
         ComponentFactory("bindings.localstorage", LocalStorageBinding,
                          description="output: files under a root folder"),
+        ComponentFactory("placement.in-memory", MemoryPlacementStore,
+                         description="actor placement for one sidecar (beside state.in-memory)"),
+        ComponentFactory("placement.sqlite", SqlitePlacementStore,
+                         description="actor placement in the state.sqlite file (one machine)"),
         ComponentFactory("nameresolution.local", LocalResolver, description="sidecars of one machine"),
         # Dapr's self-hosted default; here it finds the sidecars of this machine.
         ComponentFactory("nameresolution.mdns", LocalResolver, description="alias of nameresolution.local"),
