@@ -41,6 +41,7 @@ from .components.secret_refs import init_order, resolve_secret_refs, with_secret
 from .components.secretstores import SecretStore
 from .components.state import StateFeature, StateStore
 from .config import RuntimeConfig
+from .observability import Observability
 from .plugins import (
     ComponentRegistry,
     PluginError,
@@ -84,9 +85,10 @@ class Runtime:
         self.configuration = Configuration(name="default", source="")
         self.components: list[LoadedComponent] = []
         self.state = StateBlock(config.app_id)
-        self.publish = PublishBlock(config.app_id, config.namespace)
+        self.observability = Observability(config.app_id, config.namespace, self.version)
+        self.publish = PublishBlock(config.app_id, config.namespace, self.observability)
         self.locks = LockBlock()
-        self.bindings = BindingsBlock(config.app_id)
+        self.bindings = BindingsBlock(config.app_id, self.observability)
         self.secrets = SecretsBlock(config.app_id)
         self.pubsubs: dict[str, PubSubComponent] = {}
         self.subscriptions: SubscriptionManager | None = None
@@ -130,6 +132,8 @@ class Runtime:
         try:
             if self.config.config_path is not None:
                 self.configuration = load_configuration(self.config.config_path)
+            self.observability.configure(self.configuration, enable_metrics=self.config.enable_metrics,
+                                         enable_api_logging=self.config.enable_api_logging)
             resources = load_resources(self.config.resources_paths, self.config.app_id, self.config.namespace)
             self._declarative = from_documents(resources.documents.get("Subscription", []))
             self.secrets = SecretsBlock(self.config.app_id, self.configuration.spec,
@@ -199,6 +203,7 @@ class Runtime:
                 problem = f"{spec.source}: component {spec.name!r} ({spec.type}): {exc}"
                 if spec.ignore_errors:
                     log.warning("ignoring component that failed to start: %s", problem)
+                    self.observability.metrics.component_init_fail.inc(spec.name, "metadata")
                     self.components.remove(loaded)
                     continue
                 raise StartupError(problem) from None
@@ -206,6 +211,7 @@ class Runtime:
                 problem = f"{spec.source}: component {spec.name!r} ({spec.type}) failed to initialise: {exc!r}"
                 if spec.ignore_errors:
                     log.warning("ignoring component that failed to start: %s", problem)
+                    self.observability.metrics.component_init_fail.inc(spec.name, "init")
                     self.components.remove(loaded)
                     continue
                 raise StartupError(problem) from None
@@ -225,6 +231,8 @@ class Runtime:
                 except MetadataError as exc:
                     raise StartupError(f"{spec.source}: component {spec.name!r}: {exc}") from None
             log.info("component loaded: %s (%s/%s)", spec.name, spec.type, spec.version)
+            self.observability.metrics.component_init.inc(spec.name)
+            self.observability.metrics.component_loaded.inc()
         assert self.resolver is not None and self._resolver_metadata is not None
         try:
             await self.resolver.init(self._resolver_metadata)
@@ -240,6 +248,14 @@ class Runtime:
         self.outbound_ready = True
         if self.channel is not None:
             self._spawn(self._connect_app())
+
+    def _declared_placement(self) -> PlacementStore | None:
+        """A ``placement.*`` component in the resources overrides the automatic choice."""
+        found = [c for c in self.components if isinstance(c.driver, PlacementStore)]
+        if len(found) > 1:
+            raise StartupError(f"{found[1].spec.source}: component {found[1].spec.name!r}: only one placement "
+                               f"component may be declared (already {found[0].spec.name!r})")
+        return found[0].driver if found else None  # type: ignore[return-value]
 
     def _placement_metadata(self) -> ComponentMetadata:
         """``placement.X`` beside the actor store ``state.X``; else an SQLite file under TANDEM_HOME."""
@@ -263,15 +279,17 @@ class Runtime:
 
     async def _start_actors(self) -> None:
         """The actor runtime: placement store opened now, hosting starts once the app's config is read."""
-        metadata = self._placement_metadata()
-        driver = self.registry.lookup(metadata.type, "v1").create()
-        assert isinstance(driver, PlacementStore)
-        try:
-            await driver.init(metadata)
-        except Exception as exc:
-            raise StartupError(f"actor placement ({metadata.type} for {metadata.name!r}) failed to start: {exc}") \
-                from None
-        self._placement = driver
+        driver = self._declared_placement()
+        if driver is None:
+            metadata = self._placement_metadata()
+            created = self.registry.lookup(metadata.type, "v1").create()
+            assert isinstance(created, PlacementStore)
+            try:
+                await created.init(metadata)
+            except Exception as exc:
+                raise StartupError(f"actor placement ({metadata.type} for {metadata.name!r}) failed to start: "
+                                   f"{exc}") from None
+            self._placement = driver = created
         state = None
         loaded = self._actor_store
         if loaded is not None and loaded in self.components and isinstance(loaded.driver, StateStore):
@@ -353,7 +371,8 @@ class Runtime:
                 log.error("%s", exc)
         specs += self._declarative
         if specs:
-            self.subscriptions = SubscriptionManager(self.config.app_id, self.channel, self.pubsubs)
+            self.subscriptions = SubscriptionManager(self.config.app_id, self.channel, self.pubsubs,
+                                                     self.observability)
             await self.subscriptions.start(specs)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -395,3 +414,4 @@ class Runtime:
                 await loaded.driver.close()
             except Exception as exc:  # closing must go on for the others
                 log.warning("component %s failed to close: %r", loaded.spec.name, exc)
+        await self.observability.close()

@@ -38,7 +38,7 @@ def parse_go_duration(text: str) -> timedelta:
     raw = text.strip()
     sign = 1.0
     body = raw
-    if body[:1] in "+-":
+    if body[:1] and body[0] in "+-":
         sign = -1.0 if body[0] == "-" else 1.0
         body = body[1:]
     if body == "0":

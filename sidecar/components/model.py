@@ -15,6 +15,7 @@ __all__ = ["ComponentError", "ComponentSpec", "Configuration", "SecretKeyRef", "
 KINDS = (
     "state", "pubsub", "bindings", "secretstores", "configuration", "lock",
     "middleware", "nameresolution", "crypto", "workflow", "conversation",
+    "placement",  # Tandem: where actor membership, claims and reminders live (default: beside the actor store)
 )
 
 

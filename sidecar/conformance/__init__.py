@@ -37,6 +37,7 @@ Suites, the fixture each needs, and their modules:
 * :class:`~.lock.LockStoreConformance` — ``lock_store`` (:mod:`tandem.sidecar.conformance.lock`)
 * :class:`~.bindings.OutputBindingConformance` — ``output_binding`` (:mod:`tandem.sidecar.conformance.bindings`)
 * :class:`~.bindings.InputBindingConformance` — ``input_binding`` (:mod:`tandem.sidecar.conformance.bindings`)
+* :class:`~.placement.PlacementStoreConformance` — ``placement_store`` (:mod:`tandem.sidecar.conformance.placement`)
 
 The fixture may be async (as above) or not; keep it function-scoped (the
 default), as the ``anyio_backend`` fixture it runs under is. The
@@ -81,6 +82,7 @@ pytest.register_assert_rewrite(
     "tandem.sidecar.conformance.pubsub",
     "tandem.sidecar.conformance.lock",
     "tandem.sidecar.conformance.bindings",
+    "tandem.sidecar.conformance.placement",
 )
 
 C = TypeVar("C", bound=Component)

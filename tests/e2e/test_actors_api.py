@@ -6,10 +6,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from actor_support import StartHost
 
 from support import http, http_json
-
-from actor_support import StartHost, actor_host, wait_for  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.e2e
 

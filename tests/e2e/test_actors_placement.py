@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from actor_support import ActorHost, StartHost, actor_host, wait_for  # noqa: F401 - fixture
+from actor_support import ActorHost, StartHost, wait_for
+
 from support import http_json
 
 pytestmark = pytest.mark.e2e

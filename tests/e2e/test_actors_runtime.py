@@ -5,7 +5,8 @@ import json
 import time
 
 import pytest
-from actor_support import StartHost, actor_host, wait_for  # noqa: F401 - fixture
+from actor_support import StartHost, wait_for
+
 from support import http, http_json
 
 pytestmark = pytest.mark.e2e
