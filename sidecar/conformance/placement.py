@@ -59,6 +59,7 @@ class PlacementStoreConformance(ConformanceSuite):
         assert [h.host_id for h in await placement_store.live_hosts(ns)] == [a.host_id]
         await placement_store.leave(a.host_id)
         assert await placement_store.live_hosts(ns) == []
+        await placement_store.leave(b.host_id)  # an expired host's row goes too
 
     async def test_a_live_claim_is_exclusive(self, placement_store: PlacementStore) -> None:
         ns = unique("placement")
@@ -89,6 +90,7 @@ class PlacementStoreConformance(ConformanceSuite):
         await placement_store.leave(c.host_id)  # a graceful leave frees its claims at once
         assert await placement_store.claim(ns, "Counter||y", b.host_id) is None
         await placement_store.leave(b.host_id)
+        await placement_store.leave(a.host_id)
 
     async def test_claims_are_per_namespace(self, placement_store: PlacementStore) -> None:
         ns1, ns2 = unique("placement"), unique("placement")
@@ -109,7 +111,8 @@ class PlacementStoreConformance(ConformanceSuite):
         other = self.reminder(ns, "other", now - 3, actor_type="Other")
         for record in (late, early, future, other):
             await placement_store.save_reminder(record)
-        await placement_store.save_reminder(self.reminder(unique("placement"), "elsewhere", now - 9))
+        elsewhere = self.reminder(unique("placement"), "elsewhere", now - 9)
+        await placement_store.save_reminder(elsewhere)
         due = await placement_store.due_reminders(ns, ["Counter"], now, 10)
         assert [r.actor_id for r in due] == ["early", "late"]
         assert due[0] == early
@@ -118,8 +121,8 @@ class PlacementStoreConformance(ConformanceSuite):
         assert await placement_store.get_reminder(ns, "Counter", "future", "r") == future
         await placement_store.delete_reminder(ns, "Counter", "future", "r")
         assert await placement_store.get_reminder(ns, "Counter", "future", "r") is None
-        for record in (late, early, other):
-            await placement_store.delete_reminder(ns, record.actor_type, record.actor_id, record.name)
+        for record in (late, early, other, elsewhere):
+            await placement_store.delete_reminder(record.namespace, record.actor_type, record.actor_id, record.name)
         assert await placement_store.due_reminders(ns, ["Counter", "Other"], now + 120, 10) == []
 
     async def test_saving_a_reminder_again_replaces_it(self, placement_store: PlacementStore) -> None:
