@@ -133,7 +133,7 @@ async def deactivate(request: Request) -> Response:
 async def stats(request: Request) -> Response:
     return JSONResponse({"pid": os.getpid(), "active": sorted(active), "activations": activations,
                          "deactivations": deactivations, "fires": fires, "overlaps": overlaps,
-                         "max_concurrent": max_concurrent})
+                         "max_concurrent": max_concurrent, "inflight": {k: v for k, v in inflight.items() if v}})
 
 
 app = Starlette(routes=[

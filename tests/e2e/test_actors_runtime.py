@@ -119,3 +119,32 @@ def test_timer_cancel_header_and_delete_stop_it(actor_host: StartHost) -> None:
     time.sleep(1.0)
     assert len(_fires(host, "timer", "plain")) <= stopped + 1  # one fire may have been in flight
     assert len(_fires(host, "timer", "cancel-t")) == 1
+
+
+def test_shutdown_drains_calls_in_flight_and_deactivates_every_actor(actor_host: StartHost) -> None:
+    import signal
+    import threading
+
+    host = actor_host({"entities": ["Counter"]})
+    for i in range(3):
+        assert host.call("Counter", f"d{i}", "whoami")[0] == 200
+    slow: list[tuple[int, object]] = []
+    caller = threading.Thread(target=lambda: slow.append(host.call("Counter", "d0", "slow")))
+    caller.start()
+    wait_for(lambda: host.stats()["inflight"].get("Counter/d0"), "the slow call to reach the app")
+    assert host.sidecar.stop(signal.SIGTERM) == 0
+    caller.join(10)
+    assert slow == [(200, "done")]  # the call in flight finished
+    assert sorted(host.stats()["deactivations"]) == ["Counter/d0", "Counter/d1", "Counter/d2"]
+
+
+def test_each_reminder_is_its_own_record(actor_host: StartHost, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    db = tmp_path / "reminders.db"
+    host = actor_host({"entities": ["Counter"]}, db=db)
+    for i in range(20):
+        assert http_json("PUT", f"{host.url}/v1.0/actors/Counter/c{i % 4}/reminders/r{i}", {"dueTime": "1h"})[0] == 204
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT actor_id, name FROM tandem_actor_reminders").fetchall()
+    assert len(rows) == 20  # one row each: creating one never rewrites the others
