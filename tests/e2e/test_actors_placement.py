@@ -70,3 +70,23 @@ def test_ids_spread_over_two_hosts_each_active_once_and_fail_over(actor_host: St
         assert (status, count) == (200, 6), f"{actor_id}: {count}"
     assert time.monotonic() - started < 30  # bounded by the heartbeat ttl (4 s), not by luck
     assert all(a.call("Counter", i, "whoami")[1] == a_pid for i in on_b_ids)
+
+
+def test_reminders_fire_once_across_two_hosts(actor_host: StartHost, tmp_path: Path) -> None:
+    db = tmp_path / "shared.db"
+    a = actor_host({"entities": ["Counter"]}, app_id="bank", db=db)
+    b = actor_host({"entities": ["Counter"]}, app_id="bank", db=db)
+    wait_for(lambda: _both_see_two_hosts(a, b), "both sidecars to see both hosts")
+    for i in range(40):
+        status, _ = http_json("PUT", f"{(a, b)[i % 2].url}/v1.0/actors/Counter/rem-{i}/reminders/tick",
+                              {"dueTime": "1s", "period": "R2/PT0.5S"})
+        assert status == 204
+
+    def fires() -> list[str]:
+        return [f["actor"] for host in (a, b) for f in host.stats()["fires"] if f["name"] == "tick"]
+
+    wait_for(lambda: len(fires()) >= 80, "every reminder to fire twice")
+    time.sleep(1.5)
+    seen = fires()
+    assert len(seen) == 80 and all(seen.count(f"Counter/rem-{i}") == 2 for i in range(40))
+    assert a.stats()["fires"] and b.stats()["fires"]  # both hosts fire the reminders of the actors they own
