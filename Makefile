@@ -30,6 +30,7 @@ bench: install
 	$(BIN)/python bench/state.py
 	$(BIN)/python bench/invoke.py
 	$(BIN)/python bench/pubsub.py
+	$(BIN)/python bench/actors.py
 	$(BIN)/python -m pip install --quiet "faststream[redis]" && $(BIN)/python bench/on_redis.py
 
 clean:
