@@ -24,7 +24,7 @@ import inspect
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -35,6 +35,9 @@ from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocketClose
 
+from .actors.actor import Actor
+from .actors.config import ActorConfig
+from .actors.host import ActorHost
 from .client import Client
 from .errors import Drop, Retry
 from .router import (
@@ -46,12 +49,14 @@ from .router import (
     TopicSpec,
     _Scaffold,
 )
+from .tracing import continued
 
 __all__ = ["App", "TandemMiddleware"]
 
 logger = logging.getLogger(__name__)
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+A = TypeVar("A", bound=type[Actor])
 
 
 class App(_Scaffold):
@@ -59,12 +64,16 @@ class App(_Scaffold):
 
     `app`: the ASGI app that receives every request `App` does not answer itself.
     `app_id`: the service's Dapr app id, for the application's own use.
+    `actor_config`: actor runtime settings for every actor type (`tandem.ActorConfig`).
     """
 
-    def __init__(self, *, app: ASGIApp | None = None, app_id: str | None = None) -> None:
+    def __init__(self, *, app: ASGIApp | None = None, app_id: str | None = None,
+                 actor_config: ActorConfig | None = None) -> None:
         super().__init__()
         self.inner = app
         self.app_id = app_id
+        #: Registered actor types and their live activations.
+        self.actors = ActorHost(actor_config)
         self._routes: tuple[Route, ...] | None = None
 
     @property
@@ -80,6 +89,31 @@ class App(_Scaffold):
     def client(self) -> Client:
         """A sidecar `Client` configured from the environment as it is now."""
         return Client.from_env()
+
+    def register_actor(self, actor_class: A, config: ActorConfig | None = None, **settings: Any) -> A:
+        """Host an `Actor` subclass; `config` or `ActorConfig` fields as keywords override the
+        app's actor settings for this type. Returns the class unchanged."""
+        if self.started:
+            raise RuntimeError("the app is already serving; register actors before it starts")
+        self.actors.register(actor_class, config, **settings)
+        return actor_class
+
+    @overload
+    def actor(self, actor_class: A, /) -> A: ...
+    @overload
+    def actor(self, actor_class: None = None, /, *, config: ActorConfig | None = None,
+              **settings: Any) -> Callable[[A], A]: ...
+
+    def actor(self, actor_class: A | None = None, /, *, config: ActorConfig | None = None,
+              **settings: Any) -> A | Callable[[A], A]:
+        """Class decorator form of `register_actor`: ``@app.actor`` or ``@app.actor(idle_timeout=60)``."""
+        if actor_class is not None:
+            return self.register_actor(actor_class)
+
+        def decorator(cls: A) -> A:
+            return self.register_actor(cls, config, **settings)
+
+        return decorator
 
     def middleware(self) -> Middleware:
         """This app as Starlette middleware: ``Starlette(middleware=[app.middleware()])``."""
@@ -117,8 +151,8 @@ class App(_Scaffold):
         return result
 
     def app_config(self) -> dict[str, Any]:
-        """The ``GET /dapr/config`` payload (Dapr's ApplicationConfig); actors will fill it."""
-        return {"entities": []}
+        """The ``GET /dapr/config`` payload (Dapr's ApplicationConfig): the hosted actor types."""
+        return self.actors.app_config()
 
     # -- ASGI ---------------------------------------------------------------------------
 
@@ -128,13 +162,16 @@ class App(_Scaffold):
     async def dispatch(self, scope: Scope, receive: Receive, send: Send, inner: ASGIApp | None) -> None:
         """Answer our routes; hand everything else to `inner` (404/405 when there is none)."""
         routes = self._routes if self._routes is not None else self._build()
+        if scope["type"] == "lifespan" and self.actors.entities:
+            send = self.actors.lifespan_send(send)
         if scope["type"] == "http":
             partial: Route | None = None
             for route in routes:
                 match, child_scope = route.matches(scope)
                 if match is Match.FULL:
                     scope.update(child_scope)
-                    await route.app(scope, receive, send)
+                    with continued(scope):  # the handler runs in the sidecar's trace
+                        await route.app(scope, receive, send)
                     return
                 if match is Match.PARTIAL and partial is None:
                     partial = route
@@ -162,6 +199,8 @@ class App(_Scaffold):
             Route("/dapr/config", _static(config), methods=["GET"]),
             Route("/healthz", _healthz, methods=["GET"]),
         ]
+        if self.actors.entities:
+            routes += self.actors.routes()
         for spec in self._registrations:
             if isinstance(spec, MethodSpec):
                 routes.append(Route(spec.path, _invocation(spec.handler, spec.inject), methods=list(spec.methods)))

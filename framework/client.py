@@ -30,7 +30,9 @@ import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from .actors.calls import ActorCalls
 from .errors import SidecarError, SidecarUnavailable
+from .tracing import inject
 
 if TYPE_CHECKING:
     from typing import Self
@@ -236,12 +238,13 @@ class BulkPublishFailure:
 # -- client -----------------------------------------------------------------------------
 
 
-class Client:
+class Client(ActorCalls):
     """Async client for one sidecar; ``async with Client() as c:`` or call `aclose`.
 
     Arguments left as None come from the environment (see the module docstring); pass
     ``api_token=""`` to send no token whatever the environment says. A `session` passed in
     is used as is and not closed by the client (the seam for tests and shared pools).
+    Actor calls (``client.actor(type, id)``, actor state, timers, reminders) come from `ActorCalls`.
     """
 
     def __init__(
@@ -302,6 +305,7 @@ class Client:
         if params:
             url += ("&" if "?" in url else "?") + urlencode(params)
         sent = CIMultiDict(headers or {})
+        inject(sent)  # inside a handler: the next sidecar continues the handler's trace
         if self.api_token:
             sent["dapr-api-token"] = self.api_token
         body: bytes | None = data.encode() if isinstance(data, str) else data

@@ -146,6 +146,31 @@ def _component_yaml(name: str, ctype: str, metadata: Mapping[str, Any] | None = 
     return "\n".join(lines) + "\n"
 
 
+def _declared_actor_types(app_port: int) -> set[str]:
+    """The actor types the app lists in ``GET /dapr/config``."""
+    status, body = _http("GET", f"http://127.0.0.1:{app_port}/dapr/config")
+    try:
+        entities = json.loads(body).get("entities") if status == 200 else None
+    except (ValueError, AttributeError):
+        entities = None
+    return {str(e) for e in entities} if isinstance(entities, list) else set()
+
+
+def _hosts_actors(metadata: Mapping[str, Any], actor_types: set[str]) -> bool:
+    """Whether the sidecar's metadata shows it hosting `actor_types` (Dapr's ``actorRuntime``:
+    ``activeActors`` lists each hosted type, ``hostReady`` turns true once placement has it).
+    A sidecar that reports no actor runtime at all cannot be waited for: True."""
+    if not actor_types:
+        return True
+    runtime = metadata.get("actorRuntime")
+    listed = runtime.get("activeActors") if isinstance(runtime, dict) else metadata.get("actors")
+    if not isinstance(listed, list):
+        return not isinstance(runtime, dict)
+    if isinstance(runtime, dict) and runtime.get("hostReady") is False:
+        return False
+    return actor_types <= {str(a.get("type")) for a in listed if isinstance(a, dict)}
+
+
 # -- processes -------------------------------------------------------------------------
 
 
@@ -355,8 +380,9 @@ class ServiceHarness:
         raise self._fail(service, f"tandemd for {service.app_id!r} did not become healthy")
 
     def _wait_app(self, service: RunningService, deadline: float) -> None:
-        """Until the app listens and the sidecar reports the subscriptions the app declares."""
+        """Until the app listens and the sidecar reports the subscriptions and actor types the app declares."""
         expected: set[str] | None = None
+        actor_types: set[str] = set()
         while time.monotonic() < deadline:
             if service.sidecar.poll() is not None:
                 raise self._fail(service, f"tandemd for {service.app_id!r} exited with {service.sidecar.returncode}")
@@ -364,11 +390,13 @@ class ServiceHarness:
                 raise self._fail(service, f"app {service.app_id!r} exited with {service.app_process.returncode}")
             if expected is None and _port_open(service.app_port):
                 expected = self._declared_pubsubs(service)
+                actor_types = _declared_actor_types(service.app_port)
             if expected is not None:
-                if not expected:
+                if not expected and not actor_types:
                     return
                 status, body = _http("GET", service.sidecar_url + "/v1.0/metadata")
-                if status == 200 and json.loads(body).get("subscriptions"):
+                metadata = json.loads(body) if status == 200 else {}
+                if (not expected or metadata.get("subscriptions")) and _hosts_actors(metadata, actor_types):
                     return
             time.sleep(0.05)
         raise self._fail(service, f"the sidecar of {service.app_id!r} did not finish discovering the app")

@@ -28,12 +28,20 @@ class RuntimeConfig:
     resources_paths: tuple[Path, ...] = ()
     config_path: Path | None = None
     log_level: str = "info"
+    log_as_json: bool = False
+    #: ``--metrics-port``: Prometheus metrics on ``GET /metrics`` (0: any free port).
+    metrics_port: int = 9090
+    enable_metrics: bool = True
+    #: ``--enable-api-logging``; None leaves it to the Configuration's ``logging.apiLogging.enabled``.
+    enable_api_logging: bool | None = None
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
     api_token: str | None = None
     app_api_token: str | None = None
     namespace: str | None = None
     home: Path = field(default_factory=lambda: tandem_home())
     register_instance: bool = True
+    #: The run file of the ``tandem run -f`` that started this sidecar (``TANDEM_RUN_FILE``), if any.
+    run_file: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **flags: object) -> RuntimeConfig:
@@ -44,5 +52,6 @@ class RuntimeConfig:
             app_api_token=env.get("APP_API_TOKEN") or None,
             namespace=env.get("NAMESPACE") or None,
             home=tandem_home(env),
+            run_file=env.get("TANDEM_RUN_FILE") or None,
             **flags,  # type: ignore[arg-type]
         )

@@ -31,6 +31,8 @@ class Instance:
     config: str | None = None
     internal_port: int | None = None
     namespace: str | None = None
+    #: Set when ``tandem run -f`` started it: ``tandem stop -f`` finds the apps of a run file by it.
+    run_file: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

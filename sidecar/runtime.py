@@ -302,7 +302,7 @@ class Runtime:
                             loaded.spec.name)
         assert self._session is not None
         self.actors = Actors(ActorRuntime(self.config.app_id, self.config.namespace or "", self.channel, driver,
-                                          self._session), state)
+                                          self._session, observability=self.observability), state)
 
     def _feature(self, name: str) -> bool:
         return bool(self.configuration.features.get(name, False))

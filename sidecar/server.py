@@ -12,12 +12,14 @@ from collections.abc import Generator
 from importlib.util import find_spec
 
 import uvicorn
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import instances
 from .api.app import PortDispatch, build_api, build_internal
 from .components.nameresolution import Address
 from .config import RuntimeConfig
 from .home import RUN_DIR
+from .observability.metrics_server import MetricsApp
 from .plugins import ComponentRegistry
 from .runtime import Runtime, StartupError
 
@@ -61,6 +63,36 @@ def _reachable(address: str) -> str:
     return address
 
 
+def _bind_metrics(config: RuntimeConfig, runtime: Runtime) -> socket.socket | None:
+    """The metrics port's socket; a port that is taken costs the metrics, never the API (one warning)."""
+    if not runtime.observability.metrics_enabled:
+        return None
+    address = config.listen_addresses[0]
+    try:
+        return _bind(address, config.metrics_port)
+    except StartupError as exc:
+        log.warning("metrics are not served: %s (another process holds the port; pick a free one with "
+                    "--metrics-port, or turn metrics off with --enable-metrics=false). The API serves as usual.",
+                    exc)
+        return None
+
+
+class _WithMetrics:
+    """The metrics port's requests go to the metrics app, everything else to the API."""
+
+    def __init__(self, app: ASGIApp, metrics: ASGIApp, port: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.port = port
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        server = scope.get("server")
+        if server and server[1] == self.port:
+            await self.metrics(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
 def _bind(address: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -83,16 +115,20 @@ async def serve(config: RuntimeConfig, registry: ComponentRegistry | None = None
     internal = _bind(config.listen_addresses[0], config.internal_port)
     port = sockets[0].getsockname()[1]
     internal_port = internal.getsockname()[1]
+    metrics = _bind_metrics(config, runtime)
+    extra = [internal] if metrics is None else [internal, metrics]
     try:
         await runtime.start()
     except BaseException:
-        for sock in [*sockets, internal]:
+        for sock in [*sockets, *extra]:
             sock.close()
         await runtime.close()
         raise
-    app = PortDispatch(build_api(runtime), build_internal(runtime), internal_port)
+    app: ASGIApp = PortDispatch(build_api(runtime), build_internal(runtime), internal_port)
+    if metrics is not None:
+        app = _WithMetrics(app, MetricsApp(runtime.observability), metrics.getsockname()[1])
     server = _Server(uvicorn.Config(
-        app, loop="none", lifespan="off", access_log=False, timeout_keep_alive=65,
+        app, loop="none", lifespan="off", access_log=False, timeout_keep_alive=65, log_config=None,
         http="httptools" if find_spec("httptools") else "h11",
         server_header=False, date_header=True,
         log_level=logging.DEBUG if config.log_level == "debug" else logging.WARNING,
@@ -101,13 +137,16 @@ async def serve(config: RuntimeConfig, registry: ComponentRegistry | None = None
     runtime.on_shutdown_request(lambda: setattr(server, "should_exit", True))
     registered = None
     try:
-        serving = asyncio.ensure_future(server.serve([*sockets, internal]))
+        serving = asyncio.ensure_future(server.serve([*sockets, *extra]))
         while not server.started and not serving.done():
             await asyncio.sleep(0.005)
         if server.started:
             log.info("tandemd %s: app id %r, HTTP API listening on %s (internal port %d)", runtime.version,
                      config.app_id, ", ".join(f"http://{a}:{port}" for a in config.listen_addresses),
                      internal_port)
+            if metrics is not None:
+                log.info("metrics served on http://%s:%d/metrics", config.listen_addresses[0],
+                         metrics.getsockname()[1])
             await runtime.announce(Address(_reachable(config.listen_addresses[0]), internal_port), port)
             if config.register_instance:
                 registered = instances.register(config.home / RUN_DIR, instances.Instance(
@@ -115,14 +154,14 @@ async def serve(config: RuntimeConfig, registry: ComponentRegistry | None = None
                     address=config.listen_addresses[0], app_port=config.app_port,
                     resources_paths=tuple(str(p) for p in config.resources_paths),
                     config=str(config.config_path) if config.config_path else None,
-                    internal_port=internal_port, namespace=config.namespace,
+                    internal_port=internal_port, namespace=config.namespace, run_file=config.run_file,
                 ))
         await serving
     finally:
         if registered is not None:
             instances.unregister(registered)
         await runtime.close()
-        for sock in [*sockets, internal]:
+        for sock in [*sockets, *extra]:
             sock.close()
 
 

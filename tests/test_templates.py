@@ -119,6 +119,7 @@ def test_service_combination_installs_and_passes_its_tests(
     assert ("@app.method(" in app) == (with_method == "yes")
     assert ("@app.topic(" in app) == (with_topic == "yes")
     assert ("@app.binding(" in app) == (with_binding == "yes")
+    assert "@app.actor" not in app  # with_actor defaults to no
     assert (project / "components" / "cron.yaml").exists() == (with_binding == "yes")
     assert "./.tandem/state.db" in (project / "components" / "statestore.yaml").read_text()
     for name in ("Dockerfile", "README.md", "Makefile", "pyproject.toml", "tests/test_app.py"):
@@ -126,6 +127,17 @@ def test_service_combination_installs_and_passes_its_tests(
     readme = (project / "README.md").read_text()
     assert "tandem run --app-id orders --app-port 8000 --resources-path components -- " \
            "python -m uvicorn app:app --port 8000" in readme
+    _install_and_test(project, tmp_path)
+
+
+@pytest.mark.skipif(not (ROOT / "sidecar" / "actors").is_dir(), reason="sidecar actor API not built yet")
+def test_service_with_the_actor_installs_and_passes_its_tests(tmp_path: Path) -> None:
+    context = {"project_name": "Counters", "with_method": "no", "with_topic": "no", "with_binding": "no",
+               "with_actor": "yes"}
+    project = _generate("service", tmp_path, context)
+    app = (project / "app.py").read_text()
+    assert "@app.actor\nclass Counter(Actor):" in app and "@app.method(" not in app
+    assert "Counter" in (project / "README.md").read_text()
     _install_and_test(project, tmp_path)
 
 

@@ -155,6 +155,8 @@ class Reminders:
                     continue
                 assert reply is not None
                 self.fired_total += 1
+                self.actors.observability.metrics.actor_reminders_fired.inc(record.actor_type,
+                                                                            str(reply.status == 200).lower())
                 if cancel_requested(reply.headers):
                     await self.delete(record.actor_type, record.actor_id, record.name)
                 elif reply.status != 200:

@@ -22,7 +22,8 @@ import aiohttp
 from ..channel import AppChannel
 from ..components.placement import PlacementError, PlacementStore
 from ..errors import DaprError
-from ..tracecontext import child_traceparent
+from ..observability import Observability
+from ..observability.tracing import CLIENT
 from .config import ActorsConfig, TypeConfig, parse_app_config
 from .placement import Placement
 from .turns import TurnLock
@@ -72,8 +73,10 @@ class Activation:
 
 class ActorRuntime:
     def __init__(self, app_id: str, namespace: str, channel: AppChannel | None, store: PlacementStore,
-                 session: aiohttp.ClientSession, heartbeat: float = 1.0, ttl: float = 4.0) -> None:
+                 session: aiohttp.ClientSession, heartbeat: float = 1.0, ttl: float = 4.0,
+                 observability: Observability | None = None) -> None:
         self.app_id = app_id
+        self.observability = observability or Observability(app_id, namespace)
         self.channel = channel
         self.session = session
         self.placement = Placement(store, app_id, namespace, heartbeat=heartbeat, ttl=ttl)
@@ -193,12 +196,22 @@ class ActorRuntime:
             raise actor_error(500, "ERR_ACTOR_INVOKE_METHOD",
                               f"error invoke actor method: actor type {actor_type!r} is not hosted by app "
                               f"{self.app_id!r}")
-        sent = {k: v for k, v in headers.items() if k.lower() not in _HOP_HEADERS}
+        sent = {k: v for k, v in headers.items() if k.lower() not in _HOP_HEADERS | {"traceparent", "tracestate"}}
         sent["Dapr-Api-Call"] = "true"
-        sent["traceparent"] = child_traceparent(headers.get("traceparent"))
-        reply = await self.turn_call(actor_type, actor_id, f"/actors/{actor_type}/{actor_id}/method/{method}",
-                                     sent, body)
+        span = self.observability.tracing.start(
+            f"CallActor/{actor_type}/{method}", CLIENT, parent=_header(headers, "traceparent"),
+            state=_header(headers, "tracestate"),
+            attributes={"dapr.api": "/dapr.proto.internals.v1.ServiceInvocation/CallActor",
+                        "dapr.actor.type": actor_type, "dapr.actor.id": actor_id, "dapr.actor.method": method})
+        sent.update(span.headers())
+        try:
+            reply = await self.turn_call(actor_type, actor_id, f"/actors/{actor_type}/{actor_id}/method/{method}",
+                                         sent, body)
+        except DaprError as error:
+            span.end(error=error.message)
+            raise
         assert reply is not None
+        span.end(status=reply.status)
         if reply.status == 200 or "x-daprerrorresponseheader" in {k.lower() for k in reply.headers}:
             return reply
         text = reply.body.decode("utf-8", "replace")
@@ -217,17 +230,26 @@ class ActorRuntime:
             reentrancy_id = _header(headers, "dapr-reentrancy-id") or str(uuid.uuid4())
             headers = {k: v for k, v in headers.items() if k.lower() != "dapr-reentrancy-id"}
             headers["Dapr-Reentrancy-Id"] = reentrancy_id
+        pending = self.observability.metrics.actor_pending_calls
         while True:
             activation = pinned or await self.activation(actor_type, actor_id)
-            async with activation.lock.turn(reentrancy_id, config.max_stack_depth):
-                if activation.closed:
-                    if pinned is not None:
-                        return None
-                    continue  # deactivated while we waited: activate afresh
-                try:
-                    return await self._app_call("PUT", path, headers, body)
-                finally:
-                    activation.last_used = time.monotonic()
+            pending.add(1, actor_type)  # waiting for the turn
+            waiting = True
+            try:
+                async with activation.lock.turn(reentrancy_id, config.max_stack_depth):
+                    pending.add(-1, actor_type)
+                    waiting = False
+                    if activation.closed:
+                        if pinned is not None:
+                            return None
+                        continue  # deactivated while we waited: activate afresh
+                    try:
+                        return await self._app_call("PUT", path, headers, body)
+                    finally:
+                        activation.last_used = time.monotonic()
+            finally:
+                if waiting:
+                    pending.add(-1, actor_type)
 
     async def _app_call(self, verb: str, path: str, headers: Mapping[str, str], body: bytes | None) -> ActorReply:
         if self.channel is None:
@@ -255,6 +277,7 @@ class ActorRuntime:
             await self._claim(activation)
             self.active[key] = activation
             self.activated_total += 1
+            self.observability.metrics.actor_activated.inc(actor_type)
             future.set_result(activation)
             return activation
         except BaseException as exc:
@@ -303,6 +326,7 @@ class ActorRuntime:
                     log.debug("deactivating %s: the app is not reachable: %r", activation.key, exc)
             self.active.pop((activation.actor_type, activation.actor_id), None)
             self.deactivated_total += 1
+            self.observability.metrics.actor_deactivated.inc(activation.actor_type)
             try:
                 await self.placement.store.release(self.placement.namespace, [activation.key],
                                                    self.placement.me.host_id)

@@ -98,9 +98,12 @@ class Timers:
                                                     pinned=activation)
             except DaprError as exc:
                 log.warning("timer %s of %s failed: %s", spec.name, activation.key, exc.message)
+                self.actors.observability.metrics.actor_timers_fired.inc(activation.actor_type, "false")
             else:
                 if reply is None:
                     return
+                self.actors.observability.metrics.actor_timers_fired.inc(activation.actor_type,
+                                                                         str(reply.status == 200).lower())
                 if cancel_requested(reply.headers):
                     return
                 if reply.status != 200:

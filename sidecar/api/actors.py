@@ -12,6 +12,7 @@ from starlette.types import Receive, Scope, Send
 from ..actors.runtime import FORWARD_HEADER, NOT_HERE_HEADER, ActorReply
 from ..actors.service import Actors
 from ..errors import DaprError
+from ..tracecontext import for_next_hop
 from .responses import error_response, json_response, no_content, read_json, send_error
 
 __all__ = ["routes", "InternalActors"]
@@ -41,7 +42,11 @@ async def _object(request: Request) -> dict[str, Any]:
 def routes(actors: Actors) -> list[Route]:
     async def invoke(request: Request) -> Response:
         actor_type, actor_id = _ids(request)
-        reply = await actors.invoke(actor_type, actor_id, request.path_params["method"], dict(request.headers),
+        headers = dict(request.headers)
+        headers["traceparent"], tracestate = for_next_hop(request.scope)  # under the API call's span
+        if tracestate:
+            headers["tracestate"] = tracestate
+        reply = await actors.invoke(actor_type, actor_id, request.path_params["method"], headers,
                                     await request.body())
         return _reply(reply)
 

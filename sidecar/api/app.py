@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import DaprError
 from . import actors, bindings, health, invoke, lock, metadata, pubsub, secrets, shutdown, state
-from .middleware import LimitBody, NormalizePath, RequireApiToken
+from .middleware import LimitBody, NormalizePath, RequireApiToken, observe
 from .responses import error_response, send_error
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def build_api(runtime: Runtime) -> ASGIApp:
     app = LimitBody(app, limit=runtime.config.max_body_size)
     if runtime.config.api_token:
         app = RequireApiToken(app, token=runtime.config.api_token)
-    return NormalizePath(app)
+    return NormalizePath(observe(app, runtime.observability))
 
 
 class _InvokeFastPath:
@@ -105,7 +105,7 @@ def build_internal(runtime: Runtime) -> ASGIApp:
     app: ASGIApp = invoke.InternalInvoke(runtime.invoker)
     if runtime.actors is not None:
         app = _InternalActorsFirst(actors.InternalActors(runtime.actors), app)
-    return LimitBody(app, limit=runtime.config.max_body_size)
+    return observe(LimitBody(app, limit=runtime.config.max_body_size), runtime.observability, internal=True)
 
 
 class _InternalActorsFirst:

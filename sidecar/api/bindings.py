@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from ..blocks.bindings import BindingsBlock, OutputBindingError
 from ..errors import DaprError
-from ..tracecontext import child_traceparent
+from ..tracecontext import for_next_hop
 from .responses import error_response, no_content
 
 __all__ = ["go_marshal", "routes"]
@@ -38,9 +38,9 @@ def routes(block: BindingsBlock) -> list[Route]:
             payload = go_marshal(data).encode()
         except (RecursionError, ValueError) as exc:
             raise DaprError(500, "ERR_MALFORMED_REQUEST_DATA", f"can't serialize request data field: {exc}") from None
-        metadata["traceparent"] = child_traceparent(request.headers.get("traceparent"))
-        if request.headers.get("tracestate"):
-            metadata["tracestate"] = request.headers["tracestate"]
+        metadata["traceparent"], tracestate = for_next_hop(request.scope)
+        if tracestate:
+            metadata["tracestate"] = tracestate
         try:
             answer, response_metadata = await block.invoke_output(name, operation, payload, metadata)
         except OutputBindingError as exc:

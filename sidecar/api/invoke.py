@@ -10,11 +10,13 @@ import posixpath
 import re
 from urllib.parse import quote, unquote
 
+from multidict import CIMultiDict
 from starlette.types import Receive, Scope, Send
 
 from ..blocks.invoke import WRONG_TARGET_HEADER, Invoker, Target, invoke_error
 from ..errors import DaprError
 from ..proxy import RequestBody, outgoing_headers
+from ..tracecontext import for_next_hop
 from .responses import send_error
 
 __all__ = ["InvokeByPath", "InvokeByHeader", "InternalInvoke", "app_id_from_headers"]
@@ -71,9 +73,20 @@ def app_id_from_headers(scope: Scope) -> tuple[str | None, bool]:
     return None, False
 
 
+def _trace_headers(headers: CIMultiDict[str], scope: Scope) -> CIMultiDict[str]:
+    """The next hop's ``traceparent``/``tracestate`` in place of the caller's (spec §1.1)."""
+    traceparent, tracestate = for_next_hop(scope)
+    headers["traceparent"] = traceparent
+    if tracestate:
+        headers["tracestate"] = tracestate
+    else:
+        headers.popall("tracestate", None)
+    return headers
+
+
 async def _carry(invoker: Invoker, target: Target, method: bytes, scope: Scope, receive: Receive, send: Send,
                  drop: frozenset[bytes] = _DROP) -> None:
-    headers = outgoing_headers(scope["headers"], drop)
+    headers = _trace_headers(outgoing_headers(scope["headers"], drop), scope)
     body = RequestBody(receive, _length(scope))
     if invoker.is_self(target):
         await invoker.to_app(scope["method"], method, headers, body, send, target)
@@ -144,7 +157,7 @@ class InternalInvoke:
             return
         raw: bytes = scope.get("raw_path") or scope["path"].encode()
         path = raw + b"?" + scope["query_string"] if scope["query_string"] else raw
-        headers = outgoing_headers(scope["headers"], frozenset({b"dapr-callee-namespace"}))
+        headers = _trace_headers(outgoing_headers(scope["headers"], frozenset({b"dapr-callee-namespace"})), scope)
         try:
             await self.invoker.to_app(scope["method"], path, headers, RequestBody(receive, _length(scope)),
                                       send, callee)

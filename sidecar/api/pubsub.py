@@ -23,7 +23,7 @@ from ..cloudevents import (
     is_string_content_type,
 )
 from ..errors import DaprError
-from ..tracecontext import child_traceparent
+from ..tracecontext import SCOPE_KEY, for_next_hop, incoming
 from .responses import json_response, no_content, query_metadata
 
 __all__ = ["routes"]
@@ -36,10 +36,9 @@ def routes(block: PublishBlock) -> list[Route]:
         pubsub, topic = _names(request)
         metadata = query_metadata(request)
         block.check(pubsub, topic, metadata)
-        await block.publish(
-            pubsub, topic, await request.body(), request.headers.get("content-type"), metadata,
-            child_traceparent(request.headers.get("traceparent")), request.headers.get("tracestate"),
-        )
+        traceparent, tracestate = for_next_hop(request.scope)
+        await block.publish(pubsub, topic, await request.body(), request.headers.get("content-type"), metadata,
+                            traceparent, tracestate)
         return no_content()
 
     async def bulk_publish(request: Request) -> Response:
@@ -47,9 +46,10 @@ def routes(block: PublishBlock) -> list[Route]:
         metadata = query_metadata(request)
         block.check(pubsub, topic, metadata)
         entries = _bulk_entries(await request.body(), pubsub, topic, block.app_id)
-        failed = await block.bulk_publish(pubsub, topic, entries, metadata,
-                                          traceparent=request.headers.get("traceparent"),
-                                          tracestate=request.headers.get("tracestate"))
+        # The entries' spans are children of the call's span (or of the caller's, tracing off).
+        parent = request.scope.get(SCOPE_KEY) or incoming(request.scope)
+        failed = await block.bulk_publish(pubsub, topic, entries, metadata, traceparent=parent[0],
+                                          tracestate=parent[1])
         if not failed:
             return no_content()
         return json_response({

@@ -9,12 +9,17 @@ Each input binding is offered to the app with ``OPTIONS /<route>`` (unless its
 ``direction`` names ``input`` explicitly); an app that answers 2xx or 405 gets
 its events as ``POST /<route>``, one that answers anything else gets none — and
 that is logged once, not once per event.
+
+Both sides count in Dapr's ``dapr_component_{output,input}_binding_*`` metrics;
+each input event is a ``bindings/<name>`` span (under the event's own
+``traceparent`` when its metadata carries one).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -32,7 +37,8 @@ from ..components.bindings import (
     OutputBinding,
 )
 from ..errors import DaprError
-from ..tracecontext import child_traceparent
+from ..observability import Observability
+from ..observability.tracing import CONSUMER
 
 __all__ = ["BindingsBlock", "EventRejected", "OutputBindingError", "directions"]
 
@@ -77,8 +83,9 @@ class _Input:
 class BindingsBlock:
     """Every binding component of one sidecar, by name."""
 
-    def __init__(self, app_id: str) -> None:
+    def __init__(self, app_id: str, observability: Observability | None = None) -> None:
         self.app_id = app_id
+        self.observability = observability or Observability(app_id)
         self._outputs: dict[str, OutputBinding] = {}
         self._inputs: dict[str, _Input] = {}
         self._reading: list[_Input] = []
@@ -136,17 +143,33 @@ class BindingsBlock:
         if operation not in supported:
             raise _invoke_error(name, f"binding {name} does not support operation {operation}. "
                                       f"supported operations:{' '.join(supported)}")
+        start = time.perf_counter()
         try:
             response = await driver.invoke(InvokeRequest(operation, data, dict(metadata)))
         except BindingError as exc:
             log.debug("output binding %s, operation %s failed: %s", name, operation, exc)
+            self._count_output(name, operation, False, start)
             raise _invoke_error(name, str(exc), exc.metadata) from exc
         except Exception as exc:  # a driver's own failure is the app's 500, as in Dapr
             log.debug("output binding %s, operation %s failed: %r", name, operation, exc)
+            self._count_output(name, operation, False, start)
             raise _invoke_error(name, str(exc) or type(exc).__name__) from exc
+        self._count_output(name, operation, True, start)
         if response is None:
             return None, {}
         return bytes(response.data), {str(k): str(v) for k, v in response.metadata.items()}
+
+    def _count_output(self, name: str, operation: str, success: bool, start: float) -> None:
+        metrics = self.observability.metrics
+        labels = (name, metrics.namespace, operation, "true" if success else "false")
+        metrics.output_binding_count.inc(*labels)
+        metrics.output_binding_latencies.observe((time.perf_counter() - start) * 1000.0, *labels)
+
+    def _count_input(self, name: str, success: bool, start: float) -> None:
+        metrics = self.observability.metrics
+        labels = (name, metrics.namespace, "true" if success else "false")
+        metrics.input_binding_count.inc(*labels)
+        metrics.input_binding_latencies.observe((time.perf_counter() - start) * 1000.0, *labels)
 
     # -- input ----------------------------------------------------------------------------
 
@@ -187,14 +210,24 @@ class BindingsBlock:
             channel = self._channel
             if channel is None or self._closed:
                 raise EventRejected("the sidecar is shutting down")
+            start = time.perf_counter()
             headers = _event_headers(event.metadata)
             headers["content-type"] = "application/json"
-            headers.setdefault("traceparent", child_traceparent(None))
+            span = self.observability.tracing.start(
+                f"bindings/{binding.name}", CONSUMER, parent=_header(headers, "traceparent"),
+                state=_header(headers, "tracestate"),
+                attributes={"db.system": "bindings", "db.name": binding.name, "dapr.protocol": "http"})
+            headers = {k: v for k, v in headers.items() if k.lower() not in ("traceparent", "tracestate")}
+            headers.update(span.headers())
             try:
                 reply = await channel.call("POST", binding.route, headers=headers, body=event.data)
             except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+                span.end(error=f"the app did not answer: {exc!r}")
+                self._count_input(binding.name, False, start)
                 self._failed(binding, f"the app did not answer: {exc!r}")
                 raise EventRejected(f"the app did not answer POST {binding.route}: {exc!r}") from None
+            span.end(reply.status)
+            self._count_input(binding.name, 200 <= reply.status < 300, start)
             if not 200 <= reply.status < 300:
                 self._failed(binding, f"the app answered {reply.status}")
                 raise EventRejected(f"the app answered {reply.status} to POST {binding.route}")
@@ -228,6 +261,10 @@ class BindingsBlock:
 def _invoke_error(name: str, problem: str, metadata: Mapping[str, str] | None = None) -> OutputBindingError:
     return OutputBindingError(500, "ERR_INVOKE_OUTPUT_BINDING", f"error invoking output binding {name}: {problem}",
                               response_metadata={str(k): str(v) for k, v in (metadata or {}).items()})
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    return next((v for k, v in headers.items() if k.lower() == name), None)
 
 
 def _event_headers(metadata: Mapping[str, str]) -> dict[str, str]:

@@ -11,6 +11,10 @@ delivered, the CEL rules pick a path, and the app's answer decides:
 404                                   dropped (logged, never dead-lettered)
 anything else, or no answer           redelivered
 ====================================  ==========================================
+
+Each delivery is a ``pubsub/<topic>`` span under the publisher's (the event's
+``traceparent``), and counts in ``dapr_component_pubsub_ingress_count`` with its
+outcome: ``success``, ``retry`` or ``drop``.
 """
 from __future__ import annotations
 
@@ -29,6 +33,8 @@ from .. import cloudevents
 from ..channel import AppChannel
 from ..components.base import ComponentMetadata
 from ..components.pubsub import Message, PublishRequest, PubSub, SubscribeRequest, Subscription
+from ..observability import Observability
+from ..observability.tracing import CONSUMER
 from .publish import broker_topic
 from .routing import select_path
 from .subscriptions import SubscriptionSpec
@@ -59,13 +65,14 @@ class PubSubComponent:
 class SubscriptionManager:
     """Every subscription of one sidecar: started once the app is reachable, closed at shutdown."""
 
-    def __init__(self, app_id: str, channel: AppChannel, components: Mapping[str, PubSubComponent]) -> None:
+    def __init__(self, app_id: str, channel: AppChannel, components: Mapping[str, PubSubComponent],
+                 observability: Observability | None = None) -> None:
         self.app_id = app_id
         self.channel = channel
         self.components = components
+        self.observability = observability or Observability(app_id)
         self.active: list[SubscriptionSpec] = []
         self._running: list[Subscription] = []
-        self.counters = {"delivered": 0, "retried": 0, "dropped": 0, "dead_lettered": 0}
 
     async def start(self, specs: list[SubscriptionSpec]) -> None:
         seen: set[tuple[str, str]] = set()
@@ -125,8 +132,16 @@ class _Delivery:
             return None
         return event, path
 
+    def _count(self, outcome: str, start: float) -> None:
+        """``dapr_component_pubsub_ingress_*`` for one message: ``success``, ``retry`` or ``drop``."""
+        metrics = self.manager.observability.metrics
+        labels = (self.spec.pubsub, metrics.namespace, outcome, self.spec.topic)
+        metrics.pubsub_ingress_count.inc(*labels)
+        metrics.pubsub_ingress_latencies.observe((time.perf_counter() - start) * 1000.0, *labels)
+
     async def handle(self, message: Message) -> None:
-        spec, counters = self.spec, self.manager.counters
+        spec = self.spec
+        start = time.perf_counter()
         prepared = await self.prepare(message)
         if prepared is None:
             return
@@ -134,37 +149,43 @@ class _Delivery:
         headers = {k: v for k, v in message.metadata.items() if k.lower() not in _SKIPPED_HEADERS}
         headers["content-type"] = "application/cloudevents+json"
         headers["pubsubname"] = spec.pubsub
-        for name in ("traceparent", "tracestate"):
-            if event.get(name):
-                headers[name] = str(event[name])
+        parent = event.get("traceparent") or event.get("traceid")
+        span = self.manager.observability.tracing.start(
+            f"pubsub/{spec.topic}", CONSUMER, parent=str(parent) if parent else None,
+            state=str(event.get("tracestate") or "") or None,
+            attributes={"messaging.system": "pubsub", "messaging.destination.name": spec.topic,
+                        "messaging.destination_kind": "topic", "dapr.pubsub": spec.pubsub})
+        headers.pop("tracestate", None)
+        headers.update(span.headers())
         try:
             reply = await self.manager.channel.call("POST", path, headers=headers,
                                                     body=json.dumps(event).encode())
         except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
-            counters["retried"] += 1
+            self._count("retry", start)
+            span.end(error=f"the app did not answer: {exc!r}")
             raise DeliveryFailed(f"the app did not answer: {exc!r}") from None
+        span.end(reply.status)
         if reply.status == 404:
-            counters["dropped"] += 1
+            self._count("drop", start)
             log.error("%s/%s: the app answered 404 on %s; message %s dropped", spec.pubsub, spec.topic, path,
                       message.id)
             return
         if not 200 <= reply.status < 300:
-            counters["retried"] += 1
+            self._count("retry", start)
             raise DeliveryFailed(f"the app answered {reply.status}")
-        await self.settle(message, _status(reply.body))
+        await self.settle(message, _status(reply.body), start)
 
-    async def settle(self, message: Message, status: str) -> None:
+    async def settle(self, message: Message, status: str, start: float) -> None:
         """Act on the app's status for one message: return to acknowledge, raise to redeliver."""
-        counters = self.manager.counters
         if status in ("", "SUCCESS"):
-            counters["delivered"] += 1
+            self._count("success", start)
             return
         if status == "DROP":
-            counters["dropped"] += 1
+            self._count("drop", start)
             log.warning("%s/%s: the app dropped message %s", self.spec.pubsub, self.spec.topic, message.id)
             await self._dead_letter(message)
             return
-        counters["retried"] += 1
+        self._count("retry", start)
         raise DeliveryFailed(f"the app answered status {status}")
 
     def _event(self, message: Message) -> dict[str, Any] | None:
@@ -182,7 +203,6 @@ class _Delivery:
         topic = broker_topic(self.component.metadata, self.component.metadata.namespace, topic)
         await self.component.driver.publish(PublishRequest(topic, message.data, dict(message.metadata),
                                                            message.content_type))
-        self.manager.counters["dead_lettered"] += 1
 
 
 def _status(body: bytes) -> str:
@@ -210,6 +230,7 @@ class _Batcher:
         self._pending: dict[str, list[tuple[Message, dict[str, Any], asyncio.Future[str]]]] = {}
 
     async def handle(self, message: Message) -> None:
+        start = time.perf_counter()
         prepared = await self.delivery.prepare(message)
         if prepared is None:
             return
@@ -221,7 +242,7 @@ class _Batcher:
             self._flush(path)
         elif len(batch) == 1:
             asyncio.get_running_loop().call_later(self.max_wait, self._flush, path, batch)
-        await self.delivery.settle(message, await outcome)
+        await self.delivery.settle(message, await outcome, start)
 
     def _flush(self, path: str, expected: list[Any] | None = None) -> None:
         batch = self._pending.get(path)

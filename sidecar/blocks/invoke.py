@@ -5,7 +5,8 @@ headers and streams the request to the target sidecar's internal port; the
 target sidecar streams it to its app. A failure to *connect* is retried three
 times, one second apart, with the resolution dropped each time (a target that
 restarted elsewhere is found again); an answer from the app, whatever its
-status, is never retried.
+status, is never retried. The trace headers are set by the API layer
+(``tracecontext.for_next_hop``); the invoker carries them as given.
 """
 from __future__ import annotations
 
@@ -24,7 +25,6 @@ from ..channel import AppChannel
 from ..components.nameresolution import Address, NameResolver, ResolveRequest
 from ..errors import DaprError
 from ..proxy import RequestBody, relay_reply
-from ..tracecontext import child_traceparent
 
 __all__ = ["Invoker", "Target", "WRONG_TARGET_HEADER", "invoke_error"]
 
@@ -95,7 +95,6 @@ class Invoker:
         """Carry a call to our own app (a self-call, or one that arrived from another sidecar)."""
         if self.channel is None:
             raise invoke_error(caller, "app channel is not initialized (start the sidecar with --app-port)")
-        headers["traceparent"] = child_traceparent(headers.get("traceparent"))
         relayed = _Relay(send)
         try:
             await self.channel.forward(method, path, headers, body, relayed)
@@ -118,7 +117,6 @@ class Invoker:
         headers["x-forwarded-host"] = self._hostname
         forwarded = f"for={self._ip};by={self._ip};host={self._hostname}"
         headers["forwarded"] = f"{headers['forwarded']}, {forwarded}" if "forwarded" in headers else forwarded
-        headers["traceparent"] = child_traceparent(headers.get("traceparent"))
         small = await body.prepare()
         last = "no attempt"
         relayed = _Relay(send)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from time import perf_counter
 from typing import Any
 
 from .. import cloudevents
@@ -22,6 +23,8 @@ from ..components.pubsub import (
     PubSubFeature,
 )
 from ..errors import DaprError
+from ..observability import Observability
+from ..observability.tracing import PRODUCER
 from ..tracecontext import child_traceparent
 from .topic_scopes import TopicScopes
 
@@ -73,10 +76,11 @@ class _Component:
 class PublishBlock:
     """Every pub/sub component of one sidecar, by name, for publishing."""
 
-    def __init__(self, app_id: str, namespace: str | None) -> None:
+    def __init__(self, app_id: str, namespace: str | None, observability: Observability | None = None) -> None:
         self._app_id = app_id
         self._namespace = namespace
         self._components: dict[str, _Component] = {}
+        self._observability = observability or Observability(app_id, namespace)
 
     def add(self, metadata: ComponentMetadata, driver: PubSub) -> None:
         self._components[metadata.name] = _Component(
@@ -107,18 +111,29 @@ class PublishBlock:
         request = self._request(component, topic, body, content_type, metadata, raw,
                                 traceparent or child_traceparent(None), tracestate or "")
         self._check_scope(component, topic)
+        start = perf_counter()
         try:
             await component.driver.publish(request)
         except PubSubError as exc:
+            self._count(pubsub, topic, False, start)
             raise _publish_error(pubsub, topic, exc) from exc
+        self._count(pubsub, topic, True, start)
+
+    def _count(self, pubsub: str, topic: str, success: bool, start: float, messages: int = 1) -> None:
+        """``dapr_component_pubsub_egress_*``: one count per message, one latency per call to the broker."""
+        metrics = self._observability.metrics
+        labels = (pubsub, metrics.namespace, "true" if success else "false", topic)
+        metrics.pubsub_egress_count.inc(*labels, amount=messages)
+        metrics.pubsub_egress_latencies.observe((perf_counter() - start) * 1000.0, *labels)
 
     async def bulk_publish(self, pubsub: str, topic: str, entries: Sequence[BulkEntry],
                            metadata: Mapping[str, str], *, traceparent: str | None = None,
                            tracestate: str | None = None) -> list[BulkPublishFailure]:
         """Publish many; returns the entries the broker refused (empty on full success).
 
-        Each entry gets its own envelope under a child span of ``traceparent``;
-        its metadata is the request's, overridden by the entry's own.
+        Each entry gets its own envelope under a child span of ``traceparent``
+        (a recorded one when tracing records); its metadata is the request's,
+        overridden by the entry's own.
         """
         component, raw = self._validate(pubsub, topic, metadata)
         seen: set[str] = set()
@@ -128,19 +143,39 @@ class PublishBlock:
                 raise events_error("MARSHAL_EVENTS", f"error marshaling events to bytes for topic {topic} "
                                    f"pubsub {pubsub}. error: {problem}", {"appID": self._app_id, "error": problem})
             seen.add(entry.entry_id)
+        tracing = self._observability.tracing
         requests = []
-        for entry in entries:
-            entry_metadata = {**metadata, **entry.metadata}
-            request = self._request(component, topic, entry.event, entry.content_type, entry_metadata, raw,
-                                    child_traceparent(traceparent), tracestate or "")
-            requests.append(BulkPublishEntry(entry.entry_id, request))
-        self._check_scope(component, topic)
+        spans = []
+        try:
+            for entry in entries:
+                entry_metadata = {**metadata, **entry.metadata}
+                span = tracing.start(f"bulkpublish/{topic}", PRODUCER, parent=traceparent, state=tracestate,
+                                     attributes={"messaging.system": "pubsub", "messaging.destination.name": topic,
+                                                 "dapr.entry_id": entry.entry_id})
+                spans.append(span)
+                request = self._request(component, topic, entry.event, entry.content_type, entry_metadata, raw,
+                                        span.traceparent, span.tracestate or "")
+                requests.append(BulkPublishEntry(entry.entry_id, request))
+            self._check_scope(component, topic)
+        except DaprError as exc:
+            for span in spans:
+                span.end(error=exc.message)
+            raise
         if not requests:
             return []
+        start = perf_counter()
         try:
-            return list(await component.driver.bulk_publish(requests))
+            failed = list(await component.driver.bulk_publish(requests))
         except PubSubError as exc:
-            return [BulkPublishFailure(r.entry_id, str(exc)) for r in requests]
+            failed = [BulkPublishFailure(r.entry_id, str(exc)) for r in requests]
+        errors = {f.entry_id: f.error for f in failed}
+        for entry, span in zip(entries, spans, strict=True):
+            span.end(error=errors.get(entry.entry_id))
+        if len(failed) < len(requests):
+            self._count(pubsub, topic, True, start, len(requests) - len(failed))
+        if failed:
+            self._count(pubsub, topic, False, start, len(failed))
+        return failed
 
     def _component(self, name: str, metadata: Mapping[str, str]) -> _Component:
         if not name:

@@ -1,20 +1,18 @@
 """``tandemd``: the sidecar alone, with daprd's flag names."""
 from __future__ import annotations
 
-import logging
 import sys
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import click
 
 from ..components.values import parse_size
 from ..config import DEFAULT_MAX_BODY_SIZE, RuntimeConfig
+from ..observability import logs
 from ..server import run
 
 __all__ = ["main"]
-
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
-           "warning": logging.WARNING, "error": logging.ERROR, "fatal": logging.CRITICAL}
 
 
 def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
@@ -37,7 +35,9 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
               help="A folder of component files (repeatable).")
 @click.option("--components-path", multiple=True, type=click.Path(path_type=Path), help="Old name of --resources-path.")
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None, help="A Configuration file.")
-@click.option("--log-level", type=click.Choice(sorted(_LEVELS), case_sensitive=False), default="info")
+@click.option("--log-level", type=click.Choice(sorted(logs.LEVELS), case_sensitive=False), default="info",
+              help="The lowest level logged.")
+@click.option("--log-as-json", is_flag=True, default=False, help="Log JSON lines (daprd's fields) instead of text.")
 @click.option("--max-body-size", callback=_size, default=None, help="Largest request body, e.g. 4Mi or 16M.")
 @click.option("--dapr-http-max-request-size", type=int, default=None, help="Old form of --max-body-size, in MB.")
 @click.option("--app-channel-address", default="127.0.0.1", help="The address the app listens on.")
@@ -47,22 +47,23 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
               help="Accepted for daprd compatibility; no gRPC API.")
 @click.option("--dapr-internal-port", "--dapr-internal-grpc-port", "internal_port", type=int, default=0,
               help="The port other sidecars call this one on (0 = any free port).")
-@click.option("--metrics-port", type=int, default=None, hidden=True)
-@click.option("--enable-metrics", default=None, hidden=True)
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=9090,
+              help="The port of the Prometheus metrics (GET /metrics; 0 = any free port).")
+@click.option("--enable-metrics", type=click.BOOL, default=True, is_flag=False, flag_value=True,
+              help="Serve metrics (--enable-metrics=false: no metrics port).")
 @click.option("--placement-host-address", default=None, hidden=True)
 @click.option("--scheduler-host-address", default=None, hidden=True)
-@click.option("--enable-api-logging", is_flag=True, default=False, hidden=True)
+@click.option("--enable-api-logging", type=click.BOOL, default=None, is_flag=False, flag_value=True,
+              help="Log one line per API call [default: the Configuration's logging.apiLogging.enabled].")
 def main(
     app_id: str, app_port: int | None, http_port: int, dapr_listen_addresses: str,
     resources_path: tuple[Path, ...], components_path: tuple[Path, ...], config_path: Path | None,
-    log_level: str, max_body_size: int | None, dapr_http_max_request_size: int | None,
-    app_channel_address: str, app_protocol: str, internal_port: int, **_ignored: object,
+    log_level: str, log_as_json: bool, max_body_size: int | None, dapr_http_max_request_size: int | None,
+    app_channel_address: str, app_protocol: str, internal_port: int, metrics_port: int, enable_metrics: bool,
+    enable_api_logging: bool | None, **_ignored: object,
 ) -> None:
     """Run the Tandem sidecar: Dapr's HTTP API v1.0 over pluggable components."""
-    logging.basicConfig(
-        level=_LEVELS[log_level.lower()], stream=sys.stderr,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
+    logs.configure(log_level, as_json=log_as_json, app_id=app_id, version=_version())
     if max_body_size is None:
         max_body_size = (dapr_http_max_request_size * 1024 * 1024 if dapr_http_max_request_size
                          else DEFAULT_MAX_BODY_SIZE)
@@ -72,8 +73,17 @@ def main(
         app_channel_address=app_channel_address, app_protocol=app_protocol,
         resources_paths=tuple(resources_path) + tuple(components_path),
         config_path=config_path, log_level=log_level.lower(), max_body_size=max_body_size,
+        log_as_json=log_as_json, metrics_port=metrics_port, enable_metrics=enable_metrics,
+        enable_api_logging=enable_api_logging,
     )
     sys.exit(run(config))
+
+
+def _version() -> str:
+    try:
+        return version("tandem")
+    except PackageNotFoundError:
+        return "0.0.0+source"
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """``tandem list``: the running sidecars, in ``dapr list``'s columns and JSON keys.
 
 The run folder says which sidecars live and on which ports; each sidecar's metadata
-adds what only ``tandem run`` knows (its own pid, the app's pid and command). A
-sidecar that does not answer is still listed with what its run file says.
+adds what only ``tandem run`` knows (its own pid, the app's pid and command, and for
+``tandem run -f`` the run file and log files). A sidecar that does not answer is still
+listed with what its registry file says.
 """
 from __future__ import annotations
 
@@ -37,12 +38,16 @@ class AppRow:
     daprd_pid: int
     cli_pid: int
     app_pid: int
+    run_file: str = ""
+    app_log_path: str = ""
+    daprd_log_path: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "appId": self.app_id, "httpPort": self.http_port, "appPort": self.app_port,
             "command": self.command, "age": self.age, "created": self.created,
             "daprdPid": self.daprd_pid, "cliPid": self.cli_pid, "appPid": self.app_pid,
+            "runTemplatePath": self.run_file, "appLogPath": self.app_log_path, "daprdLogPath": self.daprd_log_path,
         }
 
     def cells(self) -> tuple[str, ...]:
@@ -83,6 +88,9 @@ def _row(instance: Instance, now: float) -> AppRow:
         daprd_pid=instance.pid,
         cli_pid=_pid(extended, "cliPID"),
         app_pid=_pid(extended, "appPID"),
+        run_file=instance.run_file or "",
+        app_log_path=str(extended.get("appLogPath") or ""),
+        daprd_log_path=str(extended.get("daprdLogPath") or ""),
     )
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 import click
 
 from .components_cmd import components
+from .dashboard_cmd import dashboard
 from .init_cmd import init
 from .invoke_cmd import invoke
 from .list_cmd import list_
+from .logs_cmd import logs
 from .new_cmd import new
 from .publish_cmd import publish
 from .run_cmd import run
@@ -28,6 +30,8 @@ cli.add_command(invoke)
 cli.add_command(publish)
 cli.add_command(new)
 cli.add_command(components)
+cli.add_command(logs)
+cli.add_command(dashboard)
 
 if __name__ == "__main__":
     cli(prog_name="tandem")

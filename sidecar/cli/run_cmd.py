@@ -2,20 +2,25 @@
 
 The app command follows the flags, with or without ``--``; everything from the first
 non-option on belongs to the app, so ``tandem run -a x python app.py --flag`` hands
-``--flag`` to the app.
+``--flag`` to the app. ``tandem run -f FILE|DIR`` runs every app of a run file instead
+(``_multi_runner``); the per-app flags then live in the file.
 """
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import click
 
 from ..home import default_components_path, default_config_path
+from ._multi_runner import run_many
 from ._names import random_app_id
+from ._output import Console, wants_color
 from ._process import free_port
 from ._runner import RunOptions
 from ._runner import run as run_app
+from .runfile import RunFileError, load_run_file
 
 __all__ = ["run", "resolve_resources"]
 
@@ -54,21 +59,38 @@ def resolve_resources(given: tuple[str, ...]) -> tuple[str, ...] | None:
               help="Passed on to the sidecar (Tandem serves HTTP only).")
 @click.option("--metrics-port", "-M", type=_PORT, help="Passed on to the sidecar.")
 @click.option("--enable-api-logging", is_flag=True, help="Accepted for Dapr compatibility; use --log-level debug.")
+@click.option("--run-file", "-f", help="Run every app of this run file (or of tandem.yaml / dapr.yaml in this folder).")
+@click.option("--watch", is_flag=True, help="With -f: restart an app when one of its files changes.")
+@click.option("--dashboard", "with_dashboard", is_flag=True, help="With -f: serve the dashboard too.")
+@click.option("--dashboard-port", type=click.IntRange(0, 65535),
+              help="With --dashboard: its port (default 8080, or a free one if 8080 is taken).")
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+              help="Colour the output prefixes (auto: only on a terminal).")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
 def run(
-    app_id: str | None, app_port: int | None, http_port: int | None, resources_paths: tuple[str, ...],
-    config: str | None, log_level: str | None, max_body_size: str | None, app_channel_address: str | None,
-    app_protocol: str | None, listen_addresses: str | None, grpc_port: int | None, metrics_port: int | None,
-    enable_api_logging: bool, command: tuple[str, ...],
+    ctx: click.Context, app_id: str | None, app_port: int | None, http_port: int | None,
+    resources_paths: tuple[str, ...], config: str | None, log_level: str | None, max_body_size: str | None,
+    app_channel_address: str | None, app_protocol: str | None, listen_addresses: str | None, grpc_port: int | None,
+    metrics_port: int | None, enable_api_logging: bool, run_file: str | None, watch: bool, with_dashboard: bool,
+    dashboard_port: int | None, color: str, command: tuple[str, ...],
 ) -> None:
-    """Run a sidecar (tandemd) and, if given, COMMAND as the app beside it.
+    """Run a sidecar (tandemd) and, if given, COMMAND as the app beside it; or, with -f, every app of a run file.
 
     \b
     tandem run --app-id nodeapp --app-port 3000 --port 3500 node app.js
     tandem run -a myapp -p 8000 -- python app.py --reload
+    tandem run -f tandem.yaml --watch --dashboard
     """
     if command and command[0].startswith("-"):
         raise click.UsageError(f"No such option: {command[0]}")
+    console = Console(color=wants_color(sys.stdout.buffer, color))
+    if run_file is not None:
+        _run_file(ctx, run_file, watch, with_dashboard, dashboard_port, console)
+    for flag, given in (("--watch", watch), ("--dashboard", with_dashboard),
+                        ("--dashboard-port", dashboard_port is not None)):
+        if given:
+            raise click.UsageError(f"{flag} goes with -f <run file>")
     resources = resolve_resources(resources_paths)
     if resources is None:
         raise click.ClickException(
@@ -90,6 +112,29 @@ def run(
         app_protocol=app_protocol.lower() if app_protocol else None,
         listen_addresses=listen_addresses,
         grpc_port=grpc_port,
-        metrics_port=metrics_port,
+        metrics_port=metrics_port or free_port(),  # many sidecars on one machine: never a fixed default
     )
-    raise SystemExit(run_app(opts))
+    raise SystemExit(run_app(opts, console))
+
+
+_RUN_FILE_FLAGS = {"app_id", "app_port", "http_port", "resources_paths", "config", "log_level", "max_body_size",
+                   "app_channel_address", "app_protocol", "listen_addresses", "grpc_port", "metrics_port",
+                   "enable_api_logging", "command"}
+
+
+def _run_file(ctx: click.Context, given: str, watch: bool, with_dashboard: bool, dashboard_port: int | None,
+              console: Console) -> None:
+    """``tandem run -f``: the run file says everything about each app, so no per-app flag is taken."""
+    clashing = sorted(name for name in _RUN_FILE_FLAGS if ctx.params.get(name))
+    if clashing:
+        names = ", ".join("the app command" if n == "command" else "--" + n.replace("_", "-") for n in clashing)
+        raise click.UsageError(f"-f runs the apps of a run file; set {names} in the file instead")
+    try:
+        run_file = load_run_file(given)
+    except RunFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    if dashboard_port is not None and not with_dashboard:
+        raise click.UsageError("--dashboard-port goes with --dashboard")
+    dashboard = ("127.0.0.1", 8080 if dashboard_port is None else dashboard_port) if with_dashboard else None
+    raise SystemExit(run_many(run_file, console, watch=watch, dashboard=dashboard,
+                              dashboard_port_given=dashboard_port is not None))

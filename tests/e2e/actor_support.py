@@ -61,13 +61,13 @@ def actor_host(tmp_path: Path) -> Iterator[StartHost]:
     apps: list[subprocess.Popen[bytes]] = []
 
     def start(config: dict[str, Any], *, app_id: str = "actors", db: Path | None = None,
-              components: str | None = None) -> ActorHost:
+              components: str | None = None, args: tuple[str, ...] = ()) -> ActorHost:
         app_port, http_port = free_port(), free_port()
         with open(tmp_path / f"app-{len(apps)}.log", "wb") as log:
             app = subprocess.Popen([sys.executable, str(APP), str(app_port), str(http_port), json.dumps(config)],
                                    stdout=log, stderr=subprocess.STDOUT)
         apps.append(app)
-        args = ("--dapr-http-port", str(http_port), "--app-port", str(app_port))
+        args = ("--dapr-http-port", str(http_port), "--app-port", str(app_port), *args)
         text = components or actor_components(db or tmp_path / "actors.db")
         sidecar = launcher.start(text, app_id=app_id, args=args)
         host = ActorHost(app, app_port, sidecar, launcher, args, app_id)

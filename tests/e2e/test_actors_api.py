@@ -6,7 +6,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from actor_support import StartHost
+from actor_support import StartHost, wait_for
 
 from support import http, http_json
 
@@ -34,12 +34,16 @@ def test_calls_to_different_actors_run_in_parallel(actor_host: StartHost) -> Non
 
 def test_any_verb_reaches_the_app_as_put_with_dapr_api_call(actor_host: StartHost) -> None:
     host = actor_host({"entities": ["Counter"]})
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
     for verb in ("GET", "POST", "DELETE"):
-        status, _, body = http(verb, f"{host.url}/v1.0/actors/Counter/v/method/echo", b"hi" if verb == "POST" else None)
+        status, _, body = http(verb, f"{host.url}/v1.0/actors/Counter/v/method/echo", b"hi" if verb == "POST" else None,
+                               headers={"traceparent": f"00-{trace}-00f067aa0ba902b7-01"})
         assert status == 200, body
         seen = json.loads(body)
         assert seen["headers"]["dapr-api-call"] == "true"
-    assert seen["headers"].get("traceparent", "").startswith("00-")
+        # the caller's trace goes on into the actor, under a new span of the sidecar's
+        assert seen["headers"]["traceparent"].split("-")[1] == trace
+        assert seen["headers"]["traceparent"].split("-")[2] != "00f067aa0ba902b7"
 
 
 def test_app_errors_are_reported_as_dapr_does(actor_host: StartHost) -> None:
@@ -136,3 +140,28 @@ def test_an_actor_type_nobody_hosts_fails_clearly(actor_host: StartHost) -> None
     assert status == 500 and doc["errorCode"] == "ERR_ACTOR_INVOKE_METHOD"
     assert "Nobody/x" in doc["message"]
     assert time.monotonic() - started < 15
+
+
+def test_actor_metrics_count_activations_and_calls(actor_host: StartHost) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from support import free_port
+
+    metrics_port = free_port()
+    host = actor_host({"entities": ["Counter"], "actorIdleTimeout": "1s"},
+                      args=("--metrics-port", str(metrics_port)))
+    for i in range(4):
+        assert host.call("Counter", f"met-{i}", "whoami")[0] == 200
+    wait_for(lambda: len(host.stats()["deactivations"]) == 4, "the idle actors to be deactivated")
+
+    def sample(name: str) -> float:
+        _, _, body = http("GET", f"http://127.0.0.1:{metrics_port}/metrics")
+        for family in text_string_to_metric_families(body.decode()):
+            for s in family.samples:
+                if s.name == name and s.labels.get("actor_type") == "Counter":
+                    return float(s.value)
+        return 0.0
+
+    assert sample("dapr_runtime_actor_activated_total") == 4
+    assert sample("dapr_runtime_actor_deactivated_total") == 4
+    assert sample("dapr_runtime_actor_pending_actor_calls") == 0

@@ -1,14 +1,14 @@
 """{{ cookiecutter.project_name }}: a Tandem service (app id ``{{ cookiecutter.app_id }}``).
 
 Run it beside its sidecar with ``make run`` (the command is in README.md). The sidecar
-calls the handlers below; the app reaches the sidecar's API through `tandem.Client`.
+calls the handlers below{% if cookiecutter.with_actor == "yes" %} and hosts the actor{% endif %}; the app reaches the sidecar's API through `tandem.Client`.
 """
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from tandem import App{% if cookiecutter.with_method == "yes" %}, Client{% endif %}
+from tandem import {% if cookiecutter.with_actor == "yes" %}Actor, {% endif %}App{% if cookiecutter.with_method == "yes" %}, Client{% endif %}{% if cookiecutter.with_actor == "yes" %}, actor_method{% endif %}
 
 APP_ID = "{{ cookiecutter.app_id }}"
 {%- if cookiecutter.with_method == "yes" %}
@@ -57,4 +57,25 @@ async def on_tick(body: bytes) -> None:
     """The ``cron`` input binding fired (every 10s by default, see components/cron.yaml)."""
     log.info("tick")
     seen.append({"binding": CRON})
+{%- endif %}
+{%- if cookiecutter.with_actor == "yes" %}
+
+
+@app.actor
+class Counter(Actor):
+    """A virtual actor: one per id, activated on first use, one call at a time.
+
+    Call it with ``client.actor("Counter", "c1").call("increment", 5)``; its state is saved
+    in the actor state store (components/statestore.yaml) when each call returns.
+    """
+
+    @actor_method
+    async def increment(self, by: int) -> int:
+        value = int(await self.state.get("value", 0)) + by
+        await self.state.set("value", value)
+        return value
+
+    @actor_method
+    async def current(self) -> int:
+        return int(await self.state.get("value", 0))
 {%- endif %}

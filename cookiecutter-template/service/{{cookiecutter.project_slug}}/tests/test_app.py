@@ -53,6 +53,11 @@ def test_the_app_is_built() -> None:
 {%- else %}
     assert service.app.subscriptions() == []
 {%- endif %}
+{%- if cookiecutter.with_actor == "yes" %}
+    assert service.app.app_config()["entities"] == ["Counter"]
+{%- else %}
+    assert service.app.app_config() == {"entities": []}
+{%- endif %}
 {%- if cookiecutter.with_method == "yes" %}
 
 
@@ -90,4 +95,17 @@ async def test_on_tick_records_the_tick() -> None:
 
 async def test_the_cron_binding_calls_the_handler(running: RunningService) -> None:
     await await_for(lambda: {"binding": service.CRON} in service.seen, timeout=15, what="a cron tick")
+{%- endif %}
+{%- if cookiecutter.with_actor == "yes" %}
+
+
+async def test_the_counter_actor_keeps_its_count(running: RunningService) -> None:
+    counter_id = f"test-{uuid.uuid4().hex}"
+    async with running.client() as client:
+        counter = client.actor("Counter", counter_id)
+        assert await counter.increment(2) == 2
+        assert await counter.call("increment", 3) == 5
+        assert await counter.current() == 5
+        other = client.actor("Counter", f"{counter_id}-other")
+        assert await other.current() == 0
 {%- endif %}
