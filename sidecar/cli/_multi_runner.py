@@ -126,7 +126,7 @@ class MultiRun:
                 max_body_size=spec.max_body_size, app_channel_address=spec.app_channel_address,
                 app_protocol=spec.app_protocol, listen_addresses=spec.listen_addresses,
                 grpc_port=spec.grpc_port, metrics_port=ports.take(spec.metrics_port),
-                internal_port=spec.internal_port, grace=self.grace,
+                internal_port=spec.internal_port, grace=self.grace, enable_api_logging=spec.enable_api_logging,
             )
             color = colors[spec.app_id]
             extra = {"TANDEM_REPLICA": str(index), **({"PORT": str(app_port)} if app_port is not None else {})}

@@ -49,6 +49,7 @@ class RunOptions:
     grpc_port: int | None = None
     metrics_port: int | None = None
     internal_port: int | None = None
+    enable_api_logging: bool = False
     ready_timeout: float = 60.0
     grace: float = 5.0
 
@@ -78,6 +79,8 @@ def sidecar_argv(opts: RunOptions) -> list[str]:
     for flag, value in optional:
         if value is not None:
             argv += [flag, str(value)]
+    if opts.enable_api_logging:
+        argv.append("--enable-api-logging")
     return argv
 
 

@@ -58,7 +58,8 @@ def resolve_resources(given: tuple[str, ...]) -> tuple[str, ...] | None:
 @click.option("--dapr-grpc-port", "-G", "grpc_port", type=_PORT,
               help="Passed on to the sidecar (Tandem serves HTTP only).")
 @click.option("--metrics-port", "-M", type=_PORT, help="Passed on to the sidecar.")
-@click.option("--enable-api-logging", is_flag=True, help="Accepted for Dapr compatibility; use --log-level debug.")
+@click.option("--enable-api-logging", is_flag=True,
+              help="Log one line per API call (method, path, status, duration, trace id).")
 @click.option("--run-file", "-f", help="Run every app of this run file (or of tandem.yaml / dapr.yaml in this folder).")
 @click.option("--watch", is_flag=True, help="With -f: restart an app when one of its files changes.")
 @click.option("--dashboard", "with_dashboard", is_flag=True, help="With -f: serve the dashboard too.")
@@ -113,6 +114,7 @@ def run(
         listen_addresses=listen_addresses,
         grpc_port=grpc_port,
         metrics_port=metrics_port or free_port(),  # many sidecars on one machine: never a fixed default
+        enable_api_logging=enable_api_logging,
     )
     raise SystemExit(run_app(opts, console))
 

@@ -86,6 +86,7 @@ class AppSpec:
     max_body_size: str | None = None
     health_path: str | None = None
     health_timeout: float = 0.5
+    enable_api_logging: bool = False
     app_log: str = "fileAndConsole"
     sidecar_log: str = "fileAndConsole"
     replicas: int = 1
@@ -212,7 +213,7 @@ class _Parser:
             app_protocol=protocol.lower() if protocol else None,
             app_channel_address=r.text("appChannelAddress"), listen_addresses=r.text("apiListenAddresses"),
             log_level=level.lower() if level else None, max_body_size=max_body,
-            health_path=r.text("appHealthCheckPath"),
+            health_path=r.text("appHealthCheckPath"), enable_api_logging=r.flag("enableApiLogging"),
             health_timeout=r.integer("appHealthProbeTimeout", 500, minimum=1) / 1000,
             app_log=r.choice("appLogDestination", LOG_DESTINATIONS) or "fileAndConsole",
             sidecar_log=r.choice("daprdLogDestination", LOG_DESTINATIONS) or "fileAndConsole",
@@ -283,6 +284,16 @@ class _Reader:
         if isinstance(value, (dict, list)):
             raise self._fail(key, "a string")
         return str(value).strip()
+
+    def flag(self, key: str) -> bool:
+        value = self.raw.get(key)
+        if value is None:
+            return False
+        if isinstance(value, bool):
+            return value
+        if str(value).strip().lower() in ("true", "false"):
+            return str(value).strip().lower() == "true"
+        raise self._fail(key, "true or false")
 
     def integer(self, key: str, default: int, minimum: int | None = None) -> int:
         value = self.raw.get(key)

@@ -69,6 +69,11 @@ def test_sidecar_gets_daprd_flags_and_the_app_gets_daprs_env() -> None:
     assert (env["APP_CHANNEL_ADDRESS"], env["APP_PROTOCOL"]) == ("127.0.0.1", "http")
 
 
+def test_api_logging_is_passed_on_to_tandemd() -> None:
+    argv = sidecar_argv(RunOptions(app_id="a", http_port=1, resources_paths=(), enable_api_logging=True))
+    assert argv[-1] == "--enable-api-logging"
+
+
 def test_unset_options_are_left_to_tandemds_defaults() -> None:
     argv = sidecar_argv(RunOptions(app_id="a", http_port=1, resources_paths=()))
     assert argv[3:] == ["--app-id", "a", "--dapr-http-port", "1"]

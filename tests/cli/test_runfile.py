@@ -82,6 +82,15 @@ def test_dapr_documented_template_with_its_paths_and_merges(tmp_path: Path, home
     assert (backend.app_log, backend.sidecar_log) == ("fileAndConsole", "fileAndConsole")
     assert web.health_path == "/healthz" and backend.app_protocol == "http"
     assert web.env == {"DEBUG": "true"} and backend.env == {"DEBUG": "false"}  # the app's own env wins
+    assert not web.enable_api_logging
+
+
+def test_enable_api_logging_from_common_or_the_app(tmp_path: Path, home: Path) -> None:
+    folders(tmp_path, "a", "b")
+    write(tmp_path / "tandem.yaml", {"version": 1, "common": {"enableApiLogging": True},
+                                     "apps": [{"appDirPath": "a"}, {"appDirPath": "b", "enableApiLogging": "false"}]})
+    a, b = load_run_file(tmp_path / "tandem.yaml").apps
+    assert (a.enable_api_logging, b.enable_api_logging) == (True, False)
 
 
 def test_defaults_app_id_from_the_folder_dot_dapr_resources_then_home(tmp_path: Path, home: Path) -> None:
