@@ -130,7 +130,6 @@ def test_service_combination_installs_and_passes_its_tests(
     _install_and_test(project, tmp_path)
 
 
-@pytest.mark.skipif(not (ROOT / "sidecar" / "actors").is_dir(), reason="sidecar actor API not built yet")
 def test_service_with_the_actor_installs_and_passes_its_tests(tmp_path: Path) -> None:
     context = {"project_name": "Counters", "with_method": "no", "with_topic": "no", "with_binding": "no",
                "with_actor": "yes"}

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
 from tandem import Actor, App, actor_method
 from tandem.testing import RunningService
 
-ROOT = Path(__file__).resolve().parents[2]
-
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.anyio,
-    pytest.mark.skipif(not (ROOT / "sidecar" / "actors").is_dir(), reason="sidecar actor API not built yet"),
 ]
 
 

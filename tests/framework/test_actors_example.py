@@ -16,7 +16,6 @@ EXAMPLE = ROOT / "examples" / "actors"
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(not (ROOT / "sidecar" / "actors").is_dir(), reason="sidecar actor API not built yet"),
 ]
 
 
