@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,6 +136,19 @@ class SidecarLauncher:
     def stop_all(self) -> None:
         for sidecar in self.started:
             sidecar.stop()
+
+
+def wait_until(check: Callable[[], Any], what: str, timeout: float = 30.0,
+               explain: Callable[[], object] = lambda: "") -> Any:
+    """Poll ``check`` until it returns something truthy, and return that; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what} {explain()}".rstrip())
+        time.sleep(0.05)
 
 
 def wait_healthy(sidecar: Sidecar, timeout: float = 30) -> None:

@@ -125,22 +125,25 @@ def _truncate(moment: datetime) -> datetime:
     return moment.replace(microsecond=0)
 
 
-def parse_due_time(text: str | None, now: datetime) -> datetime:
-    """When a timer or reminder first fires: a delay from ``now`` or an absolute time."""
-    if not text:
-        return now
+def _moment(text: str, base: datetime, what: str) -> datetime:
+    """A Go or ISO 8601 duration after ``base``, or an RFC 3339 instant (whole seconds)."""
     try:
-        return now + parse_go_duration(text)
+        return base + parse_go_duration(text)
     except TimeFormatError:
         pass
     iso = _iso(text)
     if iso is not None:
         fixed, calendar = iso
-        return (now + calendar if calendar else now) + fixed
+        return (base + calendar if calendar else base) + fixed
     moment = _rfc3339(text)
     if moment is not None:
         return _truncate(moment)
-    raise TimeFormatError(f"unsupported time/duration format {text!r}")
+    raise TimeFormatError(f"unsupported {what} format {text!r}")
+
+
+def parse_due_time(text: str | None, now: datetime) -> datetime:
+    """When a timer or reminder first fires: a delay from ``now`` or an absolute time."""
+    return _moment(text, now, "time/duration") if text else now
 
 
 def parse_period(text: str | None) -> Period:
@@ -174,17 +177,4 @@ def parse_period(text: str | None) -> Period:
 
 def parse_ttl(text: str | None, due: datetime) -> datetime | None:
     """The expiry of a timer or reminder: a duration after ``due``, or an absolute time."""
-    if not text:
-        return None
-    try:
-        return due + parse_go_duration(text)
-    except TimeFormatError:
-        pass
-    iso = _iso(text)
-    if iso is not None:
-        fixed, calendar = iso
-        return (due + calendar if calendar else due) + fixed
-    moment = _rfc3339(text)
-    if moment is not None:
-        return _truncate(moment)
-    raise TimeFormatError(f"unsupported ttl format {text!r}")
+    return _moment(text, due, "ttl") if text else None

@@ -5,7 +5,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from support import Sidecar, SidecarLauncher, component_yaml, free_port, http, http_json
+from support import Sidecar, SidecarLauncher, component_yaml, free_port, http, http_json, wait_until
 
 APP = Path(__file__).parent.parent / "apps" / "actor_app.py"
 
@@ -71,7 +70,7 @@ def actor_host(tmp_path: Path) -> Iterator[StartHost]:
         text = components or actor_components(db or tmp_path / "actors.db")
         sidecar = launcher.start(text, app_id=app_id, args=args)
         host = ActorHost(app, app_port, sidecar, launcher, args, app_id)
-        wait_for(lambda: _hosting(host), "the sidecar to host the app's actor types")
+        wait_until(lambda: _hosting(host), "the sidecar to host the app's actor types")
         return host
 
     yield start
@@ -87,14 +86,3 @@ def actor_host(tmp_path: Path) -> Iterator[StartHost]:
 def _hosting(host: ActorHost) -> bool:
     status, doc = http_json("GET", host.url + "/v1.0/metadata")
     return status == 200 and bool(doc.get("actorRuntime", {}).get("hostReady"))
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 30.0, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(interval)

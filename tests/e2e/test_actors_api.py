@@ -6,9 +6,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from actor_support import StartHost, wait_for
+from actor_support import StartHost
 
-from support import http, http_json
+from support import http, http_json, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -152,7 +152,7 @@ def test_actor_metrics_count_activations_and_calls(actor_host: StartHost) -> Non
                       args=("--metrics-port", str(metrics_port)))
     for i in range(4):
         assert host.call("Counter", f"met-{i}", "whoami")[0] == 200
-    wait_for(lambda: len(host.stats()["deactivations"]) == 4, "the idle actors to be deactivated")
+    wait_until(lambda: len(host.stats()["deactivations"]) == 4, "the idle actors to be deactivated")
 
     def sample(name: str) -> float:
         _, _, body = http("GET", f"http://127.0.0.1:{metrics_port}/metrics")

@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from actor_support import ActorHost, StartHost, wait_for
+from actor_support import ActorHost, StartHost
 
-from support import http_json
+from support import http_json, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +35,7 @@ def test_ids_spread_over_two_hosts_each_active_once_and_fail_over(actor_host: St
     db = tmp_path / "shared.db"
     a = actor_host({"entities": ["Counter"]}, app_id="bank", db=db)
     b = actor_host({"entities": ["Counter"]}, app_id="bank", db=db)
-    wait_for(lambda: _both_see_two_hosts(a, b), "both sidecars to see both hosts")
+    wait_until(lambda: _both_see_two_hosts(a, b), "both sidecars to see both hosts")
 
     def call(i: int) -> tuple[str, int]:
         host = (a, b)[i % 2]  # callers on both sides
@@ -76,7 +76,7 @@ def test_reminders_fire_once_across_two_hosts(actor_host: StartHost, tmp_path: P
     db = tmp_path / "shared.db"
     a = actor_host({"entities": ["Counter"]}, app_id="bank", db=db)
     b = actor_host({"entities": ["Counter"]}, app_id="bank", db=db)
-    wait_for(lambda: _both_see_two_hosts(a, b), "both sidecars to see both hosts")
+    wait_until(lambda: _both_see_two_hosts(a, b), "both sidecars to see both hosts")
     for i in range(40):
         status, _ = http_json("PUT", f"{(a, b)[i % 2].url}/v1.0/actors/Counter/rem-{i}/reminders/tick",
                               {"dueTime": "1s", "period": "R2/PT0.5S"})
@@ -85,7 +85,7 @@ def test_reminders_fire_once_across_two_hosts(actor_host: StartHost, tmp_path: P
     def fires() -> list[str]:
         return [f["actor"] for host in (a, b) for f in host.stats()["fires"] if f["name"] == "tick"]
 
-    wait_for(lambda: len(fires()) >= 80, "every reminder to fire twice")
+    wait_until(lambda: len(fires()) >= 80, "every reminder to fire twice")
     time.sleep(1.5)
     seen = fires()
     assert len(seen) == 80 and all(seen.count(f"Counter/rem-{i}") == 2 for i in range(40))

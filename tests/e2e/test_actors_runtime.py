@@ -5,9 +5,9 @@ import json
 import time
 
 import pytest
-from actor_support import StartHost, wait_for
+from actor_support import StartHost
 
-from support import http, http_json
+from support import http, http_json, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -51,7 +51,7 @@ def test_one_shot_reminder_fires_once_with_its_data(actor_host: StartHost) -> No
     host = actor_host({"entities": ["Counter"]})
     assert http_json("POST", host.url + "/v1.0/actors/Counter/r/reminders/once",
                      {"dueTime": "0.2s", "data": {"n": 1}})[0] == 204
-    wait_for(lambda: _fires(host, "remind", "once"), "the reminder to fire")
+    wait_until(lambda: _fires(host, "remind", "once"), "the reminder to fire")
     time.sleep(1.0)
     fires = _fires(host, "remind", "once")
     assert len(fires) == 1
@@ -63,7 +63,7 @@ def test_iso_repetitions_stop_after_n(actor_host: StartHost) -> None:
     host = actor_host({"entities": ["Counter"]})
     assert http_json("POST", host.url + "/v1.0/actors/Counter/r/reminders/three",
                      {"dueTime": "0s", "period": "R3/PT0.3S"})[0] == 204
-    wait_for(lambda: len(_fires(host, "remind", "three")) >= 3, "three fires")
+    wait_until(lambda: len(_fires(host, "remind", "three")) >= 3, "three fires")
     time.sleep(1.0)
     assert len(_fires(host, "remind", "three")) == 3
 
@@ -72,8 +72,8 @@ def test_reminder_cancel_header_deletes_it(actor_host: StartHost) -> None:
     host = actor_host({"entities": ["Counter"]})
     assert http_json("POST", host.url + "/v1.0/actors/Counter/r/reminders/cancel-me",
                      {"dueTime": "0s", "period": "0.3s"})[0] == 204
-    wait_for(lambda: _fires(host, "remind", "cancel-me"), "the reminder to fire")
-    wait_for(lambda: http_json("GET", host.url + "/v1.0/actors/Counter/r/reminders/cancel-me")[0] == 404,
+    wait_until(lambda: _fires(host, "remind", "cancel-me"), "the reminder to fire")
+    wait_until(lambda: http_json("GET", host.url + "/v1.0/actors/Counter/r/reminders/cancel-me")[0] == 404,
              "the reminder to be deleted")
     time.sleep(1.0)
     assert len(_fires(host, "remind", "cancel-me")) == 1
@@ -83,10 +83,10 @@ def test_a_reminder_survives_the_sidecar_being_killed(actor_host: StartHost) -> 
     host = actor_host({"entities": ["Counter"]})
     assert http_json("POST", host.url + "/v1.0/actors/Counter/d/reminders/durable",
                      {"dueTime": "0s", "period": "0.5s"})[0] == 204
-    wait_for(lambda: len(_fires(host, "remind", "durable")) >= 2, "the reminder to fire")
+    wait_until(lambda: len(_fires(host, "remind", "durable")) >= 2, "the reminder to fire")
     host.restart_sidecar()  # SIGKILL, then a new tandemd on the same files
     after_restart = len(_fires(host, "remind", "durable"))
-    wait_for(lambda: len(_fires(host, "remind", "durable")) >= after_restart + 2,
+    wait_until(lambda: len(_fires(host, "remind", "durable")) >= after_restart + 2,
              "the reminder to fire again after the restart")
     assert http("DELETE", host.url + "/v1.0/actors/Counter/d/reminders/durable")[0] == 204
 
@@ -96,10 +96,10 @@ def test_idle_actor_is_deactivated_and_its_timer_stops(actor_host: StartHost) ->
     assert host.call("Counter", "idle", "whoami")[0] == 200
     assert http_json("POST", host.url + "/v1.0/actors/Counter/idle/timers/tick",
                      {"dueTime": "0s", "period": "2.5s", "callback": "onTick", "data": "x"})[0] == 204
-    wait_for(lambda: _fires(host, "timer", "tick"), "the timer to fire")
+    wait_until(lambda: _fires(host, "timer", "tick"), "the timer to fire")
     assert _fires(host, "timer", "tick")[0]["body"] == {"callback": "onTick", "data": "x", "dueTime": "0s",
                                                         "period": "2.5s"}
-    wait_for(lambda: "Counter/idle" in host.stats()["deactivations"], "the idle actor to be deactivated")
+    wait_until(lambda: "Counter/idle" in host.stats()["deactivations"], "the idle actor to be deactivated")
     time.sleep(3.0)  # past the timer's next period
     assert len(_fires(host, "timer", "tick")) == 1
     _, doc = http_json("GET", host.url + "/v1.0/metadata")
@@ -113,7 +113,7 @@ def test_timer_cancel_header_and_delete_stop_it(actor_host: StartHost) -> None:
                      {"dueTime": "0s", "period": "0.2s"})[0] == 204
     assert http_json("POST", host.url + "/v1.0/actors/Counter/t/timers/plain",
                      {"dueTime": "0s", "period": "0.2s"})[0] == 204
-    wait_for(lambda: len(_fires(host, "timer", "plain")) >= 2, "the timer to fire twice")
+    wait_until(lambda: len(_fires(host, "timer", "plain")) >= 2, "the timer to fire twice")
     assert http("DELETE", host.url + "/v1.0/actors/Counter/t/timers/plain")[0] == 204
     stopped = len(_fires(host, "timer", "plain"))
     time.sleep(1.0)
@@ -131,7 +131,7 @@ def test_shutdown_drains_calls_in_flight_and_deactivates_every_actor(actor_host:
     slow: list[tuple[int, object]] = []
     caller = threading.Thread(target=lambda: slow.append(host.call("Counter", "d0", "slow")))
     caller.start()
-    wait_for(lambda: host.stats()["inflight"].get("Counter/d0"), "the slow call to reach the app")
+    wait_until(lambda: host.stats()["inflight"].get("Counter/d0"), "the slow call to reach the app")
     assert host.sidecar.stop(signal.SIGTERM) == 0
     caller.join(10)
     assert slow == [(200, "done")]  # the call in flight finished

@@ -6,27 +6,18 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from support import Sidecar, SidecarLauncher, component_yaml, free_port, http, http_json
+from support import Sidecar, SidecarLauncher, component_yaml, free_port, http, http_json, wait_until
 
 pytestmark = pytest.mark.e2e
 
 APPS = Path(__file__).resolve().parents[1] / "apps"
 GO_TIME = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,9})? \+0000 UTC$"
-
-
-def wait_until(check: Callable[[], bool], what: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def start_app(script: str, *args: str) -> tuple[subprocess.Popen[bytes], int]:

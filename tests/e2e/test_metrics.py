@@ -6,7 +6,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from support import Sidecar, component_yaml, free_port, http, http_json
+from support import Sidecar, component_yaml, free_port, http, http_json, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -41,16 +40,6 @@ def value(families: dict[str, Any], family: str, sample: str | None = None, **la
              and all(s.labels.get(k) == v for k, v in labels.items())]
     assert len(found) <= 1, found
     return found[0].value if found else 0.0
-
-
-def wait_until(check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_counts_match_the_calls_made(tmp_path: Path, tandemd: Callable[..., Sidecar]) -> None:

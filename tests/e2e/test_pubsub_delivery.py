@@ -8,14 +8,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from support import Sidecar, SidecarLauncher, component_yaml, free_port, http, http_json
+from support import Sidecar, SidecarLauncher, component_yaml, free_port, http, http_json, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -80,15 +80,6 @@ class World:
             sub.app.terminate()
             sub.app.wait()
         self.launcher.stop_all()
-
-
-def wait_until(check: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting until {what}")
 
 
 @pytest.fixture

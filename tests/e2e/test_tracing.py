@@ -11,30 +11,18 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from support import Sidecar, SidecarLauncher, component_yaml, free_port, http, http_json
+from support import Sidecar, SidecarLauncher, component_yaml, free_port, http, http_json, wait_until
 
 pytestmark = pytest.mark.e2e
 
 APPS = Path(__file__).resolve().parents[1] / "apps"
 INTERNAL = "/dapr.proto.internals.v1.ServiceInvocation/CallLocal"
-
-
-def wait_until(check: Callable[[], Any], what: str, timeout: float = 40,
-               explain: Callable[[], object] = lambda: "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what} {explain()}")
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:
