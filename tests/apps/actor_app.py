@@ -14,7 +14,8 @@ lists; every method is the same small program, chosen by name:
 * ``timer/{name}`` and ``remind/{name}``: recorded; a name starting with ``cancel``
   answers ``X-DaprReminderCancel: true``.
 
-``GET /stats`` returns what happened: activations, deactivations, fires, overlaps.
+``GET /stats`` returns what happened: activations, deactivations, fires, overlaps, and timed
+on/off events (to check that an actor is never active in two processes at once).
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ BASE = f"http://127.0.0.1:{SIDECAR}/v1.0/actors"
 active: set[str] = set()
 activations: list[str] = []
 deactivations: list[str] = []
+events: list[tuple[float, str, str]] = []  # (time, actor, "on"|"off"): when this process held each actor
 fires: list[dict[str, Any]] = []
 inflight: dict[str, int] = defaultdict(int)
 overlaps: list[str] = []
@@ -76,6 +78,7 @@ async def method(request: Request) -> Response:
     if key not in active:
         active.add(key)
         activations.append(key)
+        events.append((time.time(), key, "on"))
     body = await request.body()
     if name.startswith(("timer/", "remind/")):
         kind, _, which = name.partition("/")
@@ -125,6 +128,8 @@ async def method(request: Request) -> Response:
 
 async def deactivate(request: Request) -> Response:
     key = f"{request.path_params['type']}/{request.path_params['id']}"
+    if key in active:
+        events.append((time.time(), key, "off"))
     active.discard(key)
     deactivations.append(key)
     return Response(b"")
@@ -133,7 +138,8 @@ async def deactivate(request: Request) -> Response:
 async def stats(request: Request) -> Response:
     return JSONResponse({"pid": os.getpid(), "active": sorted(active), "activations": activations,
                          "deactivations": deactivations, "fires": fires, "overlaps": overlaps,
-                         "max_concurrent": max_concurrent, "inflight": {k: v for k, v in inflight.items() if v}})
+                         "max_concurrent": max_concurrent, "events": events,
+                         "inflight": {k: v for k, v in inflight.items() if v}})
 
 
 app = Starlette(routes=[

@@ -90,3 +90,53 @@ def test_reminders_fire_once_across_two_hosts(actor_host: StartHost, tmp_path: P
     seen = fires()
     assert len(seen) == 80 and all(seen.count(f"Counter/rem-{i}") == 2 for i in range(40))
     assert a.stats()["fires"] and b.stats()["fires"]  # both hosts fire the reminders of the actors they own
+
+
+def test_actors_move_when_hosts_join_and_leave_and_are_never_active_twice(actor_host: StartHost,
+                                                                          tmp_path: Path) -> None:
+    """Under steady load, B joins (A hands over the ids B now owns) and then A leaves (B takes all)."""
+    import threading
+
+    db = tmp_path / "shared.db"
+    a = actor_host({"entities": ["Counter"]}, app_id="bank", db=db)
+    ids = [f"mv-{i}" for i in range(100)]
+    callers = [a]
+    stop = threading.Event()
+    failures: list[object] = []
+
+    def load() -> None:
+        i = 0
+        while not stop.is_set():
+            host = callers[i % len(callers)]
+            status, body = host.call("Counter", ids[i % len(ids)], "whoami")
+            if status != 200:
+                failures.append(body)
+            i += 1
+
+    worker = threading.Thread(target=load)
+    worker.start()
+    try:
+        time.sleep(1.0)
+        b = actor_host({"entities": ["Counter"]}, app_id="bank", db=db)
+        callers.append(b)
+        wait_until(lambda: _both_see_two_hosts(a, b), "both sidecars to see both hosts")
+        time.sleep(1.5)
+        callers[:] = [b]
+        assert a.sidecar.stop(signal.SIGTERM) == 0  # A leaves: its actors are handed to B
+        time.sleep(1.5)
+    finally:
+        stop.set()
+        worker.join(30)
+    events = sorted([(t, key, kind, "a") for t, key, kind in a.stats()["events"]]
+                    + [(t, key, kind, "b") for t, key, kind in b.stats()["events"]])
+    holders: dict[str, set[str]] = {}
+    for _, key, kind, where in events:
+        held = holders.setdefault(key, set())
+        if kind == "on":
+            assert not held - {where}, f"{key} activated on {where} while active on {held}"
+            held.add(where)
+        else:
+            held.discard(where)
+    moved = {key for _, key, kind, where in events if where == "b" and kind == "on" and key.startswith("Counter/mv-")}
+    assert len(moved) == len(ids)  # every id ended up on B, via the join or the leave
+    assert not failures, failures[:3]
