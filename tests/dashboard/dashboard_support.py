@@ -26,7 +26,16 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self):
+        if self.path == "/dapr/config":  # the board also hosts an actor type
+            return self.reply(200, {"entities": ["Board"] if ROLE == "board" else []})
         self.reply(200, SUBS if self.path == "/dapr/subscribe" and ROLE == "board" else [])
+
+    def do_PUT(self):  # actor methods (Dapr's app contract)
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        self.reply(200, "ok")
+
+    def do_DELETE(self):  # actor deactivation
+        self.reply(200, "ok")
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("content-length") or 0)).decode()

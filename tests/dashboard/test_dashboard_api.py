@@ -48,6 +48,11 @@ def test_apps_and_replicas_match_tandem_list(system: System) -> None:
     assert sorted(i["replica"] for i in apps["quiet"]["instances"]) == [0, 1]
 
 
+def _board_port(system: System) -> int:
+    _, body = get(system, "/api/apps")
+    return int(next(a for a in body["apps"] if a["appId"] == "board")["instances"][0]["httpPort"])
+
+
 def test_one_app_components_subscriptions_and_logs(system: System) -> None:
     def subscribed() -> Any:
         status, detail = get(system, "/api/apps/board")
@@ -60,7 +65,12 @@ def test_one_app_components_subscriptions_and_logs(system: System) -> None:
     [sub] = detail["subscriptions"]
     assert (sub["pubsubname"], sub["topic"], sub["deadLetterTopic"]) == ("pubsub", "orders", "orders-dead")
     assert [r["path"] for r in sub["routes"]] == ["/orders"]
-    assert detail["actors"] == []
+    assert detail["actors"] == [{"type": "Board", "count": 0}]
+    port = _board_port(system)
+    for actor_id in ("b1", "b2"):
+        assert http("PUT", f"http://127.0.0.1:{port}/v1.0/actors/Board/{actor_id}/method/pin")[0] == 200
+    poll("two active Board actors", lambda: get(system, "/api/apps/board")[1]["actors"] == [
+        {"type": "Board", "count": 2}])
 
     status, logs = get(system, "/api/apps/board/logs?lines=50")
     assert status == 200 and logs["source"] == "app"

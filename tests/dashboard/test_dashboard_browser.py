@@ -78,6 +78,7 @@ def test_the_page_shows_the_system_and_a_line_the_app_just_logged(system: System
                           and text_of(browser, "subscriptions"), browser)
     assert "orders" in subscriptions.split() and "/orders" in subscriptions
     assert "healthy" in text_of(browser, "apps")
+    until("board's actor type", lambda: "Board" in text_of(browser, "actors"), browser)
 
     token = uuid.uuid4().hex
     said = system.tandem("invoke", "--app-id", "board", "--method", "say", "--data", token)
