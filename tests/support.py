@@ -138,6 +138,17 @@ class SidecarLauncher:
             sidecar.stop()
 
 
+def json_lines(text: str) -> list[Any]:
+    """The JSON documents of the *complete* lines of ``text``: a file another process is still
+    appending to may end in half a line, which is left for the next read."""
+    complete = text[:text.rfind("\n") + 1]
+    return [json.loads(line) for line in complete.splitlines() if line.strip()]
+
+
+def read_json_lines(path: Path) -> list[Any]:
+    return json_lines(path.read_text(encoding="utf-8"))
+
+
 def wait_until(check: Callable[[], Any], what: str, timeout: float = 30.0,
                explain: Callable[[], object] = lambda: "") -> Any:
     """Poll ``check`` until it returns something truthy, and return that; fail naming ``what``."""

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from cli_support import Sandbox, wait_until
+from support import read_json_lines
 
 APP = r'''
 import json, os, sys, time, urllib.request
@@ -145,4 +146,4 @@ def wait_output(sandbox: Sandbox, text: str, timeout: float = 60.0, proc: subpro
 def records(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return read_json_lines(path)

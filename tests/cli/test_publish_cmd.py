@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from cli_support import CLI, FakeSidecar, Sandbox, free_port, wait_until
+from support import read_json_lines
 from tandem.sidecar.instances import Instance, register, unregister
 
 pytestmark = pytest.mark.e2e
@@ -166,7 +167,7 @@ spec:
 def deliveries(record: Path) -> list[dict[str, Any]]:
     if not record.exists():
         return []
-    return [json.loads(line) for line in record.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return read_json_lines(record)
 
 
 def subscribed(port: int) -> bool:

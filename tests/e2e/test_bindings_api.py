@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from support import Sidecar, SidecarLauncher, component_yaml, free_port, http, http_json, wait_until
+from support import Sidecar, SidecarLauncher, component_yaml, free_port, http, http_json, read_json_lines, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -173,7 +173,7 @@ class InputWorld:
 
 
 def calls(record: Path, method: str | None = None) -> list[dict[str, Any]]:
-    found = [json.loads(line) for line in record.read_text().splitlines() if line.strip()]
+    found = read_json_lines(record)
     return [c for c in found if method is None or c["method"] == method]
 
 

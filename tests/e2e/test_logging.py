@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from support import Sidecar, http, http_json
+from support import Sidecar, http, http_json, json_lines
 
 pytestmark = pytest.mark.e2e
 
@@ -45,7 +45,7 @@ def test_json_logs_carry_daprs_fields_and_one_api_line_per_call(tandemd: Callabl
     deadline = time.monotonic() + 10
     while "/v1.0/state/nostore/k" not in sidecar.log() and time.monotonic() < deadline:
         time.sleep(0.02)
-    lines: list[dict[str, Any]] = [json.loads(line) for line in sidecar.log().splitlines() if line.strip()]
+    lines: list[dict[str, Any]] = json_lines(sidecar.log())
     for line in lines:
         assert {"time", "level", "type", "msg", "scope", "app_id", "instance", "ver"} <= set(line), line
         assert line["app_id"] == "logs" and line["type"] == "log"

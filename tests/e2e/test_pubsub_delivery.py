@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from support import Sidecar, SidecarLauncher, component_yaml, free_port, http, http_json, wait_until
+from support import Sidecar, SidecarLauncher, component_yaml, free_port, http, http_json, read_json_lines, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -43,7 +43,7 @@ class Subscriber:
         return sidecar
 
     def deliveries(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.record.read_text().splitlines() if line.strip()]
+        return read_json_lines(self.record)
 
     def stop(self) -> None:
         self.sidecar.stop()

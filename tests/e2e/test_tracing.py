@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from support import Sidecar, SidecarLauncher, component_yaml, free_port, http, http_json, wait_until
+from support import Sidecar, SidecarLauncher, component_yaml, free_port, http, http_json, read_json_lines, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -26,7 +26,7 @@ INTERNAL = "/dapr.proto.internals.v1.ServiceInvocation/CallLocal"
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_json_lines(path)
 
 
 class Receiver:

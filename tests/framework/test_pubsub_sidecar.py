@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import Sidecar, free_port, http
+
+from support import Sidecar, free_port, http, read_json_lines
 from tandem import BulkPublishEntry, Client, SidecarError
 
 pytestmark = pytest.mark.e2e
@@ -105,9 +106,9 @@ def sidecar(app_record: tuple[Path, int], tandemd: Callable[..., Sidecar]) -> Si
 def received(record: Path, count: int, timeout: float = 30) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while True:
-        lines = record.read_text(encoding="utf-8").splitlines() if record.exists() else []
-        if len(lines) >= count or time.monotonic() > deadline:
-            return [json.loads(line) for line in lines]
+        found = read_json_lines(record) if record.exists() else []
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
         time.sleep(0.05)
 
 
