@@ -97,32 +97,30 @@ class Reminders:
     async def _loop(self) -> None:
         while True:
             try:
-                await self.poll()
+                backlog = await self.poll() >= _BATCH
             except PlacementError as exc:
                 log.warning("reminders: %s", exc)
-            await asyncio.sleep(self.poll_interval)
+                backlog = False
+            # A full batch means more are due: go again at once (after letting fires start).
+            await asyncio.sleep(0 if backlog else self.poll_interval)
 
     async def poll(self) -> int:
-        """Fire what is due and ours; returns how many fires were started."""
+        """Fire what is due and ours; returns how many of ours were due (at most one batch)."""
         hosted = self.actors.hosted
         if not hosted or not self.actors.placement.hosting:
             return 0
         now = time.time()
         due = await self.actors.placement.store.due_reminders(self._namespace, hosted, now, _BATCH)
-        started = 0
-        for record in due:
-            if record.key in self._firing:
-                continue
-            owner = self.actors.placement.owner(record.actor_type, record.actor_id)
-            if not self.actors.placement.is_me(owner):
-                continue
-            next_fire = self._next(record, now)
-            if not await self.actors.placement.store.advance_reminder(record, next_fire, record.fired + 1):
-                continue  # another sidecar took this tick
-            self._firing.add(record.key)
-            self.actors.spawn(self._fire(record))
-            started += 1
-        return started
+        ours = [r for r in due if r.key not in self._firing
+                and self.actors.placement.is_me(self.actors.placement.owner(r.actor_type, r.actor_id))]
+        if ours:
+            won = await self.actors.placement.store.advance_reminders(
+                [(record, self._next(record, now), record.fired + 1) for record in ours])
+            for record, took in zip(ours, won, strict=True):
+                if took:  # else another sidecar took this tick
+                    self._firing.add(record.key)
+                    self.actors.spawn(self._fire(record))
+        return len(ours)
 
     @staticmethod
     def _next(record: ReminderRecord, now: float) -> float | None:

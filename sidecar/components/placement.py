@@ -115,3 +115,7 @@ class PlacementStore(Component):
     @abc.abstractmethod
     async def advance_reminder(self, record: ReminderRecord, next_fire: float | None, fired: int) -> bool:
         """Move a reminder from ``record.next_fire`` on (``None``: delete it); False if someone else did first."""
+
+    async def advance_reminders(self, ticks: Sequence[tuple[ReminderRecord, float | None, int]]) -> list[bool]:
+        """:meth:`advance_reminder` for many ticks; a driver that can do them in one round trip overrides it."""
+        return [await self.advance_reminder(record, next_fire, fired) for record, next_fire, fired in ticks]

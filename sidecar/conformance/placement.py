@@ -148,3 +148,22 @@ class PlacementStoreConformance(ConformanceSuite):
         assert await placement_store.advance_reminder(stored, None, 2) is True  # the last tick deletes it
         assert await placement_store.get_reminder(ns, "Counter", "cas", "r") is None
         assert await placement_store.advance_reminder(stored, None, 2) is False
+
+    async def test_advancing_many_ticks_at_once(self, placement_store: PlacementStore) -> None:
+        ns = unique("placement")
+        now = time.time()
+        records = [self.reminder(ns, f"many-{i}", now - 1) for i in range(3)]
+        for record in records:
+            await placement_store.save_reminder(record)
+        stale = records[1]
+        assert await placement_store.advance_reminder(stale, now + 5, 1) is True  # someone else's tick
+        won = await placement_store.advance_reminders([(records[0], now + 2, 1), (stale, now + 2, 1),
+                                                       (records[2], None, 1)])
+        assert won == [True, False, True]
+        first = await placement_store.get_reminder(ns, "Counter", "many-0", "r")
+        second = await placement_store.get_reminder(ns, "Counter", "many-1", "r")
+        assert first is not None and first.next_fire == now + 2
+        assert second is not None and second.next_fire == now + 5
+        assert await placement_store.get_reminder(ns, "Counter", "many-2", "r") is None
+        for name in ("many-0", "many-1"):
+            await placement_store.delete_reminder(ns, "Counter", name, "r")

@@ -167,15 +167,23 @@ class SqlitePlacementStore(PlacementStore):
         return await self._worker.run(read)
 
     async def advance_reminder(self, record: ReminderRecord, next_fire: float | None, fired: int) -> bool:
-        where = "namespace = ? AND actor_type = ? AND actor_id = ? AND name = ? AND next_fire = ?"
-        args = (record.namespace, record.actor_type, record.actor_id, record.name, record.next_fire)
+        return (await self.advance_reminders([(record, next_fire, fired)]))[0]
 
-        def write(conn: sqlite3.Connection) -> bool:
-            if next_fire is None:
-                return conn.execute(f"DELETE FROM tandem_actor_reminders WHERE {where}", args).rowcount == 1
-            updated = ReminderRecord(**{**asdict(record), "next_fire": next_fire, "fired": fired})
-            return conn.execute(
-                f"UPDATE tandem_actor_reminders SET record = ?, next_fire = ? WHERE {where}",
-                (json.dumps(asdict(updated)), next_fire, *args)).rowcount == 1
+    async def advance_reminders(self, ticks: Sequence[tuple[ReminderRecord, float | None, int]]) -> list[bool]:
+        """Every tick in one transaction: one lock and one commit however many are due."""
+        where = "namespace = ? AND actor_type = ? AND actor_id = ? AND name = ? AND next_fire = ?"
+
+        def write(conn: sqlite3.Connection) -> list[bool]:
+            done = []
+            for record, next_fire, fired in ticks:
+                args = (record.namespace, record.actor_type, record.actor_id, record.name, record.next_fire)
+                if next_fire is None:
+                    cursor = conn.execute(f"DELETE FROM tandem_actor_reminders WHERE {where}", args)
+                else:
+                    updated = ReminderRecord(**{**asdict(record), "next_fire": next_fire, "fired": fired})
+                    cursor = conn.execute(f"UPDATE tandem_actor_reminders SET record = ?, next_fire = ? WHERE {where}",
+                                          (json.dumps(asdict(updated)), next_fire, *args))
+                done.append(cursor.rowcount == 1)
+            return done
 
         return await self._worker.run(lambda: self._worker.write(write))

@@ -214,12 +214,20 @@ class RedisPlacementStore(PlacementStore):
         return sorted(found, key=lambda r: r.next_fire)[:limit]
 
     async def advance_reminder(self, record: ReminderRecord, next_fire: float | None, fired: int) -> bool:
+        return (await self.advance_reminders([(record, next_fire, fired)]))[0]
+
+    async def advance_reminders(self, ticks: Sequence[tuple[ReminderRecord, float | None, int]]) -> list[bool]:
+        """Every tick's compare-and-set script in one pipelined round trip (each still atomic on its own)."""
         settings, client = self._ready()
         assert self._advance is not None
-        key = _reminder_key(record.namespace, *record.key)
-        updated = "" if next_fire is None else json.dumps({**asdict(record), "next_fire": next_fire, "fired": fired})
-        with translate(PlacementError, "advance reminder", settings):
-            done = await self._advance(keys=[key, _due_key(record.namespace, record.actor_type)],
-                                       args=[repr(record.next_fire), "" if next_fire is None else repr(next_fire),
-                                             updated], client=client)
-        return bool(done)
+        with translate(PlacementError, "advance reminders", settings):
+            async with client.pipeline(transaction=False) as pipe:
+                for record, next_fire, fired in ticks:
+                    updated = "" if next_fire is None else json.dumps(
+                        {**asdict(record), "next_fire": next_fire, "fired": fired})
+                    await self._advance(keys=[_reminder_key(record.namespace, *record.key),
+                                              _due_key(record.namespace, record.actor_type)],
+                                        args=[repr(record.next_fire), "" if next_fire is None else repr(next_fire),
+                                              updated], client=pipe)
+                replies = await pipe.execute()
+        return [bool(r) for r in replies]
