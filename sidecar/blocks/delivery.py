@@ -75,7 +75,10 @@ class SubscriptionManager:
         self._running: list[Subscription] = []
 
     async def start(self, specs: list[SubscriptionSpec]) -> None:
+        """Subscribe to everything, then list it in ``active`` at once: the metadata API shows the
+        subscriptions only when all of them receive (a publisher waiting for them loses nothing)."""
         seen: set[tuple[str, str]] = set()
+        started: list[SubscriptionSpec] = []
         for spec in specs:
             component = self.components.get(spec.pubsub)
             if component is None:
@@ -99,9 +102,10 @@ class SubscriptionManager:
             topic = broker_topic(component.metadata, component.metadata.namespace, spec.topic)
             request = SubscribeRequest(topic, component.consumer_group, dict(spec.metadata), max(1, concurrency))
             self._running.append(await component.driver.subscribe(request, handler))
-            self.active.append(spec)
+            started.append(spec)
             log.info("subscribed to %s/%s (group %s) → %s", spec.pubsub, spec.topic, component.consumer_group,
                      ", ".join(r.path for r in spec.rules))
+        self.active = self.active + started
 
     async def close(self) -> None:
         running, self._running = self._running, []
