@@ -56,6 +56,10 @@ class Placement:
         self.me = HostInfo(self.me.host_id, self.me.app_id, self.me.address, types, self.namespace, self.me.pid)
         await self.refresh()
 
+    @property
+    def started(self) -> bool:
+        return self._task is not None
+
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.ensure_future(self._loop())
@@ -118,6 +122,3 @@ class Placement:
     def membership_fresh(self) -> bool:
         """False once our own row may have lapsed (heartbeats failing): stop serving activations."""
         return not self.hosting or time.monotonic() - self._last_beat < self.ttl
-
-    def types_hosted_anywhere(self) -> set[str]:
-        return set(self._rings)

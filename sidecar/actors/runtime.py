@@ -88,8 +88,6 @@ class ActorRuntime:
         self._tasks: set[asyncio.Task[None]] = set()
         self._scanner: asyncio.Task[None] | None = None
         self._closing = False
-        self.activated_total = 0
-        self.deactivated_total = 0
 
     # -- lifecycle -----------------------------------------------------------------------
     @property
@@ -97,9 +95,11 @@ class ActorRuntime:
         return self.config.entities
 
     def start(self, address: str) -> None:
-        """Once the internal port serves: read placement (and heartbeat when hosting)."""
+        """Once the internal port serves. Placement is read (and heartbeats written) only by a sidecar
+        that hosts actors or has called one: an app without actors costs no placement I/O."""
         self.placement.set_address(address)
-        self.placement.start()
+        if self.config.entities:  # the app's /dapr/config was read first
+            self.placement.start()
 
     async def host(self, app_config: Mapping[str, object]) -> None:
         """Host the types the app's ``/dapr/config`` lists."""
@@ -110,6 +110,8 @@ class ActorRuntime:
             log.warning("the app lists actor types but the sidecar has no app port; not hosting them")
             return
         await self.placement.host_types(self.config.entities)
+        if self.placement.me.address:
+            self.placement.start()
         self._scanner = asyncio.ensure_future(self._scan_loop())
         log.info("hosting actor types: %s", ", ".join(self.config.entities))
 
@@ -146,6 +148,13 @@ class ActorRuntime:
     async def invoke(self, actor_type: str, actor_id: str, method: str, headers: Mapping[str, str],
                      body: bytes) -> ActorReply:
         """An app's call: run it here if we own the actor, else forward it to the owner."""
+        if not self.placement.started:  # this sidecar's first actor call: read placement now, then keep it fresh
+            try:
+                await self.placement.refresh()
+            except PlacementError as exc:
+                raise actor_error(500, "ERR_ACTOR_INVOKE_METHOD",
+                                  f"error invoke actor method: the placement store failed: {exc}") from None
+            self.placement.start()
         started = time.monotonic()
         deadline = started + _OWNER_WAIT
         last = "no host for this actor type"
@@ -277,7 +286,6 @@ class ActorRuntime:
             activation = Activation(actor_type, actor_id)
             await self._claim(activation)
             self.active[key] = activation
-            self.activated_total += 1
             self.observability.metrics.actor_activated.inc(actor_type)
             future.set_result(activation)
             return activation
@@ -326,7 +334,6 @@ class ActorRuntime:
                 except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                     log.debug("deactivating %s: the app is not reachable: %r", activation.key, exc)
             self.active.pop((activation.actor_type, activation.actor_id), None)
-            self.deactivated_total += 1
             self.observability.metrics.actor_deactivated.inc(activation.actor_type)
             try:
                 await self.placement.store.release(self.placement.namespace, [activation.key],
