@@ -40,7 +40,6 @@ class Reminders:
         self.poll_interval = poll_interval
         self._task: asyncio.Task[None] | None = None
         self._firing: set[tuple[str, str, str]] = set()
-        self.fired_total = 0
 
     @property
     def _namespace(self) -> str:
@@ -53,7 +52,7 @@ class Reminders:
     # -- the API -------------------------------------------------------------------------
     async def create(self, actor_type: str, actor_id: str, name: str, body: dict[str, Any]) -> None:
         now = datetime.now(timezone.utc)
-        due, period, expires = parse_schedule(body, "ERR_ACTOR_REMINDER_CREATE", now)
+        due, _, expires = parse_schedule(body, "ERR_ACTOR_REMINDER_CREATE", now)  # the period is re-read at each fire
         data = body.get("data")
         record = ReminderRecord(
             actor_type=actor_type, actor_id=actor_id, name=name, due_time=str(body.get("dueTime") or ""),
@@ -62,7 +61,6 @@ class Reminders:
             expires=expires.timestamp() if expires else None, next_fire=due.timestamp(), fired=0,
             namespace=self._namespace,
         )
-        del period  # validated; recomputed from the text at each fire
         try:
             await self.actors.placement.store.save_reminder(record)
         except PlacementError as exc:
@@ -152,7 +150,6 @@ class Reminders:
                     await asyncio.sleep(0.5 * (attempt + 1))
                     continue
                 assert reply is not None
-                self.fired_total += 1
                 self.actors.observability.metrics.actor_reminders_fired.inc(record.actor_type,
                                                                             str(reply.status == 200).lower())
                 if cancel_requested(reply.headers):

@@ -5,7 +5,6 @@ state so the HTTP layer stays a thin translation of paths and bodies.
 """
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime, timezone
 from typing import Any
@@ -103,12 +102,9 @@ class Actors:
                             f"cannot create timer for {actor_type}/{actor_id}: actor not active on this sidecar")
         now = datetime.now(timezone.utc)
         due, period, expires = parse_schedule(body, "ERR_ACTOR_TIMER_CREATE", now)
-        data = body.get("data")
-        if isinstance(data, (bytes, bytearray)):
-            data = json.loads(data)
         self.timers.create(activation, TimerSpec(
             name=name, due=due, period=period, expires=expires, due_text=str(body.get("dueTime") or ""),
-            period_text=str(body.get("period") or ""), ttl_text=str(body.get("ttl") or ""), data=data,
+            period_text=str(body.get("period") or ""), data=body.get("data"),
             callback=str(body.get("callback") or ""),
         ))
 

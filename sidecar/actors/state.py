@@ -7,7 +7,6 @@ accepted for an actor active on this sidecar (its turn is what serialises it).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 from ..components.state import (
@@ -94,7 +93,3 @@ class ActorState:
             return await self.driver.get(GetRequest(prefix + key, metadata={"partitionKey": prefix[:-2]}))
         except StateError as exc:
             raise DaprError(500, "ERR_ACTOR_STATE_GET", f"error getting actor state: {exc}") from None
-
-    @staticmethod
-    def reply_headers(found: GetResponse) -> Mapping[str, str]:
-        return {f"metadata.{k}": v for k, v in found.metadata.items()}

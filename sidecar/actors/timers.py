@@ -30,7 +30,6 @@ class TimerSpec:
     expires: datetime | None
     due_text: str
     period_text: str
-    ttl_text: str
     data: Any = None
     callback: str = ""
 

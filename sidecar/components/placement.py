@@ -20,8 +20,10 @@ The store is chosen from the actor state store's type: ``state.X`` uses
 from __future__ import annotations
 
 import abc
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 from .base import Component
 
@@ -60,11 +62,20 @@ class ReminderRecord:
     next_fire: float = 0.0
     fired: int = 0
     namespace: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.actor_type, self.actor_id, self.name)
+
+    def to_json(self, **changes: Any) -> str:
+        """The stored form, with ``changes`` (``next_fire=…``, ``fired=…``) applied."""
+        return json.dumps({**asdict(self), **changes})
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> ReminderRecord:
+        """Read a stored record; keys this version does not know are ignored (a newer writer's)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in json.loads(text).items() if k in known})
 
 
 class PlacementStore(Component):

@@ -11,7 +11,6 @@ import json
 import sqlite3
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
 
 from ..components.base import ComponentMetadata
 from ..components.placement import HostInfo, PlacementError, PlacementStore, ReminderRecord
@@ -34,10 +33,6 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS tandem_actor_reminders_due "
     "ON tandem_actor_reminders (namespace, actor_type, next_fire)",
 )
-
-
-def _record(text: str) -> ReminderRecord:
-    return ReminderRecord(**json.loads(text))
 
 
 class SqlitePlacementStore(PlacementStore):
@@ -126,7 +121,7 @@ class SqlitePlacementStore(PlacementStore):
 
     # reminders
     async def save_reminder(self, record: ReminderRecord) -> None:
-        text = json.dumps(asdict(record))
+        text = record.to_json()
 
         def write(conn: sqlite3.Connection) -> None:
             conn.execute(
@@ -141,7 +136,7 @@ class SqlitePlacementStore(PlacementStore):
             row = self._worker.db().execute(
                 "SELECT record FROM tandem_actor_reminders WHERE namespace = ? AND actor_type = ? "
                 "AND actor_id = ? AND name = ?", (namespace, actor_type, actor_id, name)).fetchone()
-            return _record(row[0]) if row else None
+            return ReminderRecord.from_json(row[0]) if row else None
 
         return await self._worker.run(read)
 
@@ -162,7 +157,7 @@ class SqlitePlacementStore(PlacementStore):
             rows = self._worker.db().execute(
                 f"SELECT record FROM tandem_actor_reminders WHERE namespace = ? AND actor_type IN ({marks}) "
                 "AND next_fire <= ? ORDER BY next_fire LIMIT ?", (namespace, *types, now, limit)).fetchall()
-            return [_record(r[0]) for r in rows]
+            return [ReminderRecord.from_json(r[0]) for r in rows]
 
         return await self._worker.run(read)
 
@@ -180,9 +175,8 @@ class SqlitePlacementStore(PlacementStore):
                 if next_fire is None:
                     cursor = conn.execute(f"DELETE FROM tandem_actor_reminders WHERE {where}", args)
                 else:
-                    updated = ReminderRecord(**{**asdict(record), "next_fire": next_fire, "fired": fired})
                     cursor = conn.execute(f"UPDATE tandem_actor_reminders SET record = ?, next_fire = ? WHERE {where}",
-                                          (json.dumps(asdict(updated)), next_fire, *args))
+                                          (record.to_json(next_fire=next_fire, fired=fired), next_fire, *args))
                 done.append(cursor.rowcount == 1)
             return done
 

@@ -183,7 +183,7 @@ class RedisPlacementStore(PlacementStore):
         key = _reminder_key(record.namespace, *record.key)
         with translate(PlacementError, "save reminder", settings):
             async with client.pipeline(transaction=True) as pipe:
-                pipe.set(key, json.dumps(asdict(record)))
+                pipe.set(key, record.to_json())
                 pipe.zadd(_due_key(record.namespace, record.actor_type), {key: record.next_fire})
                 await pipe.execute()
 
@@ -191,7 +191,7 @@ class RedisPlacementStore(PlacementStore):
         settings, client = self._ready()
         with translate(PlacementError, "get reminder", settings):
             raw = await client.get(_reminder_key(namespace, actor_type, actor_id, name))
-        return ReminderRecord(**json.loads(raw)) if raw else None
+        return ReminderRecord.from_json(raw) if raw else None
 
     async def delete_reminder(self, namespace: str, actor_type: str, actor_id: str, name: str) -> None:
         settings, client = self._ready()
@@ -210,7 +210,7 @@ class RedisPlacementStore(PlacementStore):
             for actor_type in types:
                 keys = await client.zrangebyscore(_due_key(namespace, actor_type), "-inf", now, start=0, num=limit)
                 if keys:
-                    found += [ReminderRecord(**json.loads(raw)) for raw in await client.mget(keys) if raw]
+                    found += [ReminderRecord.from_json(raw) for raw in await client.mget(keys) if raw]
         return sorted(found, key=lambda r: r.next_fire)[:limit]
 
     async def advance_reminder(self, record: ReminderRecord, next_fire: float | None, fired: int) -> bool:
@@ -223,8 +223,7 @@ class RedisPlacementStore(PlacementStore):
         with translate(PlacementError, "advance reminders", settings):
             async with client.pipeline(transaction=False) as pipe:
                 for record, next_fire, fired in ticks:
-                    updated = "" if next_fire is None else json.dumps(
-                        {**asdict(record), "next_fire": next_fire, "fired": fired})
+                    updated = "" if next_fire is None else record.to_json(next_fire=next_fire, fired=fired)
                     await self._advance(keys=[_reminder_key(record.namespace, *record.key),
                                               _due_key(record.namespace, record.actor_type)],
                                         args=[repr(record.next_fire), "" if next_fire is None else repr(next_fire),
