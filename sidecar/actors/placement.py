@@ -3,8 +3,8 @@
 Every sidecar reads the membership table every ``heartbeat`` seconds; one that
 hosts actor types also writes its own row, which lapses ``ttl`` seconds after its
 last heartbeat (a SIGKILLed host drops out within ``ttl``). Rings are rebuilt only
-when the set of hosts changes, and ``on_change`` is told so the runtime can hand
-over actors it no longer owns.
+when the set of hosts changes (``version`` counts the changes), and after every
+refresh ``on_refresh`` is called so the runtime can hand over actors it no longer owns.
 """
 from __future__ import annotations
 
@@ -41,7 +41,8 @@ class Placement:
         self._signature: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
         self._last_beat = 0.0
         self._task: asyncio.Task[None] | None = None
-        self.on_change: Callable[[], None] = lambda: None
+        self.on_refresh: Callable[[], None] = lambda: None
+        self.version = 0  # of the rings: +1 whenever the set of hosts changes
         self.connected = False
 
     @property
@@ -94,9 +95,13 @@ class Placement:
         if self.hosting and all(h.host_id != self.me.host_id for h in hosts):
             hosts.append(self.me)  # our own row is live by definition once written
         signature = tuple(sorted((h.host_id, h.address, h.types) for h in hosts))
-        if signature == self._signature:
-            return
+        if signature != self._signature:
+            self._rebuild(signature, hosts)
+        self.on_refresh()
+
+    def _rebuild(self, signature: tuple[tuple[str, str, tuple[str, ...]], ...], hosts: list[HostInfo]) -> None:
         self._signature = signature
+        self.version += 1
         self.hosts = {h.host_id: h for h in hosts}
         self._by_address = {h.address: h for h in hosts}
         by_type: dict[str, list[str]] = {}
@@ -106,7 +111,6 @@ class Placement:
         self._rings = {t: HashRing(addresses) for t, addresses in by_type.items()}
         log.info("actor placement: %d host(s): %s", len(hosts),
                  ", ".join(f"{h.app_id}@{h.address}{list(h.types)}" for h in hosts) or "none")
-        self.on_change()
 
     def owner(self, actor_type: str, actor_id: str) -> HostInfo | None:
         ring = self._rings.get(actor_type)

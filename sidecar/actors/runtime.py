@@ -66,6 +66,8 @@ class Activation:
     last_used: float = field(default_factory=time.monotonic)
     timers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     closed: bool = False
+    #: The placement version this activation's ownership was last checked against.
+    ring_version: int = -1
 
     @property
     def key(self) -> str:
@@ -81,7 +83,7 @@ class ActorRuntime:
         self.channel = channel
         self.session = session
         self.placement = Placement(store, app_id, namespace, heartbeat=heartbeat, ttl=ttl)
-        self.placement.on_change = self._on_placement_change
+        self.placement.on_refresh = self._hand_over
         self.config = ActorsConfig()
         self.active: dict[tuple[str, str], Activation] = {}
         self._activating: dict[tuple[str, str], asyncio.Future[Activation]] = {}
@@ -341,9 +343,18 @@ class ActorRuntime:
             except PlacementError as exc:
                 log.warning("could not release %s: %s", activation.key, exc)
 
-    def _on_placement_change(self) -> None:
-        """Hand over actors the new ring gives to another host."""
+    def _hand_over(self) -> None:
+        """After each placement refresh: deactivate the actors the rings give to another host.
+
+        Each activation is checked once per ring version, so this is cheap when nothing moved;
+        one activated while the rings changed (or for a call forwarded under a stale view) is
+        checked at the next refresh rather than kept for good.
+        """
+        version = self.placement.version
         for activation in list(self.active.values()):
+            if activation.ring_version == version or activation.closed:
+                continue
+            activation.ring_version = version
             owner = self.placement.owner(activation.actor_type, activation.actor_id)
             if owner is not None and not self.placement.is_me(owner):
                 self.spawn(self.deactivate(activation))
