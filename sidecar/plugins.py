@@ -19,6 +19,7 @@ import pluggy
 
 from . import hookspecs
 from .components.base import Component
+from .components.fields import MetadataField
 from .families import unknown_type_hint
 
 __all__ = [
@@ -39,6 +40,8 @@ class ComponentFactory:
     create: Callable[[], Component]
     version: str = "v1"
     description: str = ""
+    #: The metadata fields the driver reads, for checking component files; None: not declared (not checked).
+    fields: tuple[MetadataField, ...] | None = None
 
     @property
     def kind(self) -> str:

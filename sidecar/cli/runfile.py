@@ -31,7 +31,8 @@ import yaml
 
 from ..home import default_components_path, default_config_path
 
-__all__ = ["RunFileError", "AppSpec", "RunFile", "find_run_file", "load_run_file", "AUTO_PORT", "DEFAULT_NAMES"]
+__all__ = ["RunFileError", "AppSpec", "RunFile", "find_run_file", "load_run_file", "AUTO_PORT", "DEFAULT_NAMES",
+           "NOT_APPLIED"]
 
 DEFAULT_NAMES = ("tandem.yaml", "tandem.yml", "dapr.yaml", "dapr.yml")
 #: ``appPort: auto``: every replica gets a free port.
@@ -57,6 +58,21 @@ _PER_APP = {
     "replicas", "dependsOn",  # Tandem
 }
 _TOP = {"version", "common", "apps", "name"}
+#: Dapr's keys that load but change nothing here, and why (reported once, as warnings, by run -f and doctor).
+NOT_APPLIED = {
+    "appMaxConcurrency": "the sidecar does not limit concurrent calls to the app",
+    "enableProfiling": "the sidecar has no profiling server", "profilePort": "the sidecar has no profiling server",
+    "placementHostAddress": "actors are placed without a placement service",
+    "schedulerHostAddress": "reminders are kept without a scheduler service",
+    "daprGRPCPort": "the sidecar serves no gRPC API", "appSSL": "the app channel is plain HTTP",
+    "readBufferSize": "not configurable", "daprHTTPReadBufferSize": "not configurable",
+    "enableAppHealthCheck": "app health probing is not implemented (appHealthCheckPath waits for the app to start)",
+    "appHealthProbeInterval": "app health probing is not implemented",
+    "appHealthThreshold": "app health probing is not implemented",
+    "unixDomainSocket": "the sidecar listens on TCP only", "runtimePath": "tandemd comes with Tandem",
+    "containerImage": "Kubernetes only", "containerImagePullPolicy": "Kubernetes only",
+    "createService": "Kubernetes only",
+}
 
 
 class RunFileError(ValueError):
@@ -166,6 +182,9 @@ class _Parser:
 
     def _unknown(self, raw: Mapping[str, Any], known: set[str], where: str, per_app_note: bool = False) -> None:
         for key in raw:
+            if key in NOT_APPLIED and key in known:
+                self.warnings.append(f"{where}{key} is accepted but not applied: {NOT_APPLIED[key]}")
+                continue
             if key in known:
                 continue
             if per_app_note and key in _PER_APP:
