@@ -29,6 +29,9 @@ from typing import Any
 
 import yaml
 
+from ..components.values import parse_size
+from ..config import APP_PROTOCOLS
+from ..observability.logs import LEVELS
 from ..home import default_components_path, default_config_path
 
 __all__ = ["RunFileError", "AppSpec", "RunFile", "find_run_file", "load_run_file", "AUTO_PORT", "DEFAULT_NAMES",
@@ -39,7 +42,7 @@ DEFAULT_NAMES = ("tandem.yaml", "tandem.yml", "dapr.yaml", "dapr.yml")
 AUTO_PORT = 0
 LOG_DESTINATIONS = ("file", "console", "fileAndConsole")
 RESTART_POLICIES = ("on-failure", "always", "never")
-_LOG_LEVELS = ("debug", "info", "warn", "warning", "error", "fatal")
+_LOG_LEVELS = tuple(LEVELS)  # exactly what tandemd's --log-level takes
 _APP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 # Keys Dapr shares through `common`, and those that only make sense per app.
@@ -218,10 +221,15 @@ class _Parser:
                 raise RunFileError(f"{where}.{fixed[0]}: {ports[fixed[0]]} cannot be shared by {replicas} replicas; "
                                    f"leave it out{' or write appPort: auto' if fixed[0] == 'appPort' else ''} "
                                    "so that each replica gets a free port")
-        protocol = r.choice("appProtocol", ("http",), case=False)
+        protocol = r.choice("appProtocol", APP_PROTOCOLS, case=False)
         level = r.choice("logLevel", _LOG_LEVELS, case=False)
         max_body = r.text("maxBodySize") or (f"{r.integer('daprHTTPMaxRequestSize', 0)}Mi"
                                              if r.integer("daprHTTPMaxRequestSize", 0) > 0 else None)
+        if max_body is not None:
+            try:
+                parse_size(max_body)
+            except ValueError as exc:
+                raise RunFileError(f"{where}.maxBodySize: {exc}") from None
         return AppSpec(
             app_id=app_id, app_dir=app_dir, command=r.command("command"),
             resources_paths=self._resources(raw, common, app_dir, where),
