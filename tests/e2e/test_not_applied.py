@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from click.testing import CliRunner
+
 from support import SidecarLauncher, component_yaml
+from tandem.sidecar.cli.main import cli
 
 pytestmark = pytest.mark.e2e
 
@@ -60,3 +63,10 @@ def test_the_sidecar_warns_once_about_each_thing_it_does_not_apply(tmp_path: Pat
     assert len(said("config.yaml", "spec.accessControl: not applied")) == 1
     assert len(said("config.yaml", "'SomethingNew'")) == 1
     assert not said("tracing", "not applied") and not said("ActorStateTTL")  # applied: nothing to say
+
+    # tandem doctor lists the very same warnings, from the same function.
+    doctor = CliRunner().invoke(cli, ["doctor", "-d", str(resources), "-c", str(config), "-a", "testapp"])
+    warnings = [line.removeprefix("warning").strip() for line in doctor.output.splitlines()
+                if line.startswith("warning")]
+    logged = [line.split("tandem.sidecar: ", 1)[1] for line in lines if " WARNING " in line and ".yaml: " in line]
+    assert sorted(warnings) == sorted(logged) and len(warnings) == 5
