@@ -26,8 +26,8 @@ from .components.model import ComponentError, ComponentSpec, Configuration
 from .observability.settings import read_settings
 from .plugins import ComponentRegistry, UnknownComponentType
 
-__all__ = ["Finding", "HONOURED_CONFIGURATION", "HONOURED_FEATURES", "not_applied", "review", "diagnose",
-           "warn_not_applied"]
+__all__ = ["Finding", "HONOURED_CONFIGURATION", "HONOURED_FEATURES", "component_findings",
+           "configuration_not_applied", "diagnose", "not_applied", "review", "warn_not_applied"]
 
 log = logging.getLogger("tandem.sidecar")
 
