@@ -18,6 +18,7 @@ __all__ = ["main"]
 #: daprd flags taken so that daprd command lines work, which change nothing here.
 _NOT_APPLIED = {
     "dapr_grpc_port": "Tandem serves no gRPC API",
+    "app_max_concurrency": "the sidecar does not limit concurrent calls to the app",
     "placement_host_address": "actors are placed without a placement service",
     "scheduler_host_address": "reminders are kept without a scheduler service",
 }
@@ -60,6 +61,7 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
 @click.option("--enable-metrics", type=click.BOOL, default=True, is_flag=False, flag_value=True,
               help="Serve metrics (--enable-metrics=false: no metrics port).")
 @click.option("--placement-host-address", default=None, hidden=True)
+@click.option("--app-max-concurrency", type=int, default=None, hidden=True)
 @click.option("--scheduler-host-address", default=None, hidden=True)
 @click.option("--enable-api-logging", type=click.BOOL, default=None, is_flag=False, flag_value=True,
               help="Log one line per API call [default: the Configuration's logging.apiLogging.enabled].")

@@ -70,3 +70,16 @@ def test_the_sidecar_warns_once_about_each_thing_it_does_not_apply(tmp_path: Pat
                 if line.startswith("warning")]
     logged = [line.split("tandem.sidecar: ", 1)[1] for line in lines if " WARNING " in line and ".yaml: " in line]
     assert sorted(warnings) == sorted(logged) and len(warnings) == 5
+
+
+def test_daprd_flags_it_ignores_are_named_once(tmp_path: Path) -> None:
+    launcher = SidecarLauncher(tmp_path)
+    try:
+        sidecar = launcher.start({}, args=("--dapr-grpc-port", "50001", "--app-max-concurrency", "1",
+                                           "--metrics-port", "0"))
+        log = sidecar.log()
+    finally:
+        launcher.stop_all()
+    assert log.count("--dapr-grpc-port is accepted for daprd compatibility but not applied") == 1
+    assert log.count("--app-max-concurrency is accepted for daprd compatibility but not applied") == 1
+    assert "--placement-host-address" not in log  # not given: nothing said
