@@ -91,7 +91,7 @@ def configuration_not_applied(configuration: Configuration) -> list[Finding]:
 
 def component_findings(spec: ComponentSpec, registry: ComponentRegistry) -> list[Finding]:
     """An unknown type (error), then the metadata fields checked against the driver's declared ones."""
-    where = f"{spec.source}"
+    where = spec.source
     try:
         factory = registry.lookup(spec.type, spec.version)
     except UnknownComponentType as exc:
