@@ -8,9 +8,11 @@ from pathlib import Path
 
 from .home import tandem_home
 
-__all__ = ["RuntimeConfig", "DEFAULT_MAX_BODY_SIZE"]
+__all__ = ["RuntimeConfig", "DEFAULT_MAX_BODY_SIZE", "APP_PROTOCOLS"]
 
 DEFAULT_MAX_BODY_SIZE = 4 * 1024 * 1024
+#: The app channels the sidecar speaks; ``tandem run``, run files and ``tandemd`` all offer exactly these.
+APP_PROTOCOLS = ("http",)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ import pluggy
 
 from . import hookspecs
 from .components.base import Component
+from .components.fields import MetadataField
+from .families import unknown_type_hint
 
 __all__ = [
     "ENTRY_POINT_GROUP", "ComponentFactory", "ComponentRegistry", "PluginError", "UnknownComponentType",
@@ -27,17 +29,6 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "tandem.plugins"
 
-#: Which distribution provides a driver family we do not ship in the core.
-KNOWN_DISTRIBUTIONS: Mapping[str, str] = {
-    "redis": "tandem-redis",
-    "postgresql": "tandem-postgres", "postgres": "tandem-postgres",
-    "mysql": "tandem-mysql", "mariadb": "tandem-mysql",
-    "rabbitmq": "tandem-rabbitmq",
-    "mqtt": "tandem-mqtt", "mqtt3": "tandem-mqtt",
-    "jetstream": "tandem-nats", "nats": "tandem-nats",
-    "kafka": "tandem-kafka",
-    "mongodb": "tandem-mongodb",
-}
 _EQUIVALENT_VERSIONS = ("", "v0", "v1")
 
 
@@ -49,6 +40,8 @@ class ComponentFactory:
     create: Callable[[], Component]
     version: str = "v1"
     description: str = ""
+    #: The metadata fields the driver reads, for checking component files; None: not declared (not checked).
+    fields: tuple[MetadataField, ...] | None = None
 
     @property
     def kind(self) -> str:
@@ -93,12 +86,7 @@ class ComponentRegistry:
             raise UnknownComponentType(
                 f"{ctype} has no version {version!r} (available: {', '.join(versions)})"
             )
-        family = ctype.split(".", 1)[-1].split(".")[0]
-        dist = KNOWN_DISTRIBUTIONS.get(family)
-        hint = f"install it with: pip install {dist}" if dist else (
-            "no installed plugin provides it; installed types: " + ", ".join(self.types())
-        )
-        raise UnknownComponentType(f"unknown component type {ctype!r}: {hint}")
+        raise UnknownComponentType(f"unknown component type {ctype!r}: {unknown_type_hint(ctype, self.types())}")
 
     def types(self) -> list[str]:
         return sorted({t for t, _ in self.factories})

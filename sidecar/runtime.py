@@ -29,6 +29,7 @@ from .blocks.secrets import SecretsBlock
 from .blocks.state import StateBlock
 from .blocks.subscriptions import SubscriptionError, SubscriptionSpec, from_app, from_documents
 from .channel import AppChannel
+from .checks import warn_not_applied
 from .components.base import Component, ComponentMetadata, MetadataError
 from .components.bindings import InputBinding, OutputBinding
 from .components.loader import load_configuration, load_resources
@@ -140,6 +141,7 @@ class Runtime:
                                         source=self.configuration.source)
         except (ComponentError, SubscriptionError) as exc:
             raise StartupError(str(exc)) from None
+        warn_not_applied(resources, self.configuration, self.registry)
         actor_store: str | None = None
         for spec in resources.components:
             try:

@@ -19,6 +19,7 @@ from typing import Any
 from ..components.placement import PlacementError, ReminderRecord
 from ..errors import DaprError
 from .runtime import ActorRuntime
+from .schedule import fires_at, next_fire
 from .timefmt import format_rfc3339, parse_period
 from .timers import cancel_requested, parse_schedule
 
@@ -32,6 +33,10 @@ _FIRE_ATTEMPTS = 3
 
 def _utc(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, timezone.utc)
+
+
+def _expiry(record: ReminderRecord) -> datetime | None:
+    return None if record.expires is None else _utc(record.expires)
 
 
 class Reminders:
@@ -115,23 +120,18 @@ class Reminders:
             won = await self.actors.placement.store.advance_reminders(
                 [(record, self._next(record, now), record.fired + 1) for record in ours])
             for record, took in zip(ours, won, strict=True):
-                if took:  # else another sidecar took this tick
+                # not took: another sidecar took this tick; a first tick at or past the ttl is dropped unfired
+                if took and fires_at(_utc(record.next_fire), _expiry(record)):
                     self._firing.add(record.key)
                     self.actors.spawn(self._fire(record))
         return len(ours)
 
     @staticmethod
     def _next(record: ReminderRecord, now: float) -> float | None:
-        """The fire after this one, or None when this is the last (one-shot, ``Rn`` reached, ``ttl`` passed)."""
-        period = parse_period(record.period)
-        if period.one_shot or (period.repetitions is not None and record.fired + 1 >= period.repetitions):
-            return None
-        moment = period.after(_utc(record.next_fire))
-        while moment.timestamp() <= now:  # missed ticks while no host ran are not replayed one by one
-            moment = period.after(moment)
-        if record.expires is not None and moment.timestamp() > record.expires:
-            return None
-        return moment.timestamp()
+        """The fire after this one, or None when this is the last (one-shot, ``Rn`` reached, ``ttl`` over)."""
+        following = next_fire(parse_period(record.period), _utc(record.next_fire), record.fired + 1, _expiry(record),
+                              skip_until=_utc(now))  # missed ticks while no host ran are not replayed one by one
+        return None if following is None else following.timestamp()
 
     async def _fire(self, record: ReminderRecord) -> None:
         body: dict[str, Any] = {"dueTime": record.due_time, "period": record.period}

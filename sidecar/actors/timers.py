@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import DaprError
 from .runtime import Activation, ActorRuntime
+from .schedule import first_fire, next_fire
 from .timefmt import Period, TimeFormatError, parse_due_time, parse_period, parse_ttl
 
 __all__ = ["TimerSpec", "parse_schedule", "Timers", "cancel_requested"]
@@ -77,18 +78,16 @@ class Timers:
             task.cancel()
 
     async def _run(self, activation: Activation, spec: TimerSpec) -> None:
-        fire_at = spec.due
+        fire_at = first_fire(spec.due, spec.expires)
         fired = 0
         body: dict[str, Any] = {"callback": spec.callback, "data": spec.data,
                                 "dueTime": spec.due_text, "period": spec.period_text}
         payload = json.dumps(body).encode()
         path = f"/actors/{activation.actor_type}/{activation.actor_id}/method/timer/{spec.name}"
-        while not activation.closed:
+        while fire_at is not None and not activation.closed:
             delay = (fire_at - datetime.now(timezone.utc)).total_seconds()
             if delay > 0:
                 await asyncio.sleep(delay)
-            if spec.expires is not None and datetime.now(timezone.utc) > spec.expires:
-                return
             if activation.closed:
                 return
             try:
@@ -108,6 +107,4 @@ class Timers:
                 if reply.status != 200:
                     log.warning("timer %s of %s: the app answered %s", spec.name, activation.key, reply.status)
             fired += 1
-            if spec.period.one_shot or (spec.period.repetitions is not None and fired >= spec.period.repetitions):
-                return
-            fire_at = spec.period.after(fire_at)
+            fire_at = next_fire(spec.period, fire_at, fired, spec.expires)

@@ -1,6 +1,7 @@
 """``tandemd``: the sidecar alone, with daprd's flag names."""
 from __future__ import annotations
 
+import logging
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -8,11 +9,19 @@ from pathlib import Path
 import click
 
 from ..components.values import parse_size
-from ..config import DEFAULT_MAX_BODY_SIZE, RuntimeConfig
+from ..config import APP_PROTOCOLS, DEFAULT_MAX_BODY_SIZE, RuntimeConfig
 from ..observability import logs
 from ..server import run
 
 __all__ = ["main"]
+
+#: daprd flags taken so that daprd command lines work, which change nothing here.
+_NOT_APPLIED = {
+    "dapr_grpc_port": "Tandem serves no gRPC API",
+    "app_max_concurrency": "the sidecar does not limit concurrent calls to the app",
+    "placement_host_address": "actors are placed without a placement service",
+    "scheduler_host_address": "reminders are kept without a scheduler service",
+}
 
 
 def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
@@ -41,7 +50,7 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
 @click.option("--max-body-size", callback=_size, default=None, help="Largest request body, e.g. 4Mi or 16M.")
 @click.option("--dapr-http-max-request-size", type=int, default=None, help="Old form of --max-body-size, in MB.")
 @click.option("--app-channel-address", default="127.0.0.1", help="The address the app listens on.")
-@click.option("--app-protocol", type=click.Choice(["http"]), default="http", help="How to talk to the app.")
+@click.option("--app-protocol", type=click.Choice(APP_PROTOCOLS), default="http", help="How to talk to the app.")
 @click.option("--mode", default="standalone", hidden=True)
 @click.option("--dapr-grpc-port", type=int, default=None, hidden=True,
               help="Accepted for daprd compatibility; no gRPC API.")
@@ -52,6 +61,7 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
 @click.option("--enable-metrics", type=click.BOOL, default=True, is_flag=False, flag_value=True,
               help="Serve metrics (--enable-metrics=false: no metrics port).")
 @click.option("--placement-host-address", default=None, hidden=True)
+@click.option("--app-max-concurrency", type=int, default=None, hidden=True)
 @click.option("--scheduler-host-address", default=None, hidden=True)
 @click.option("--enable-api-logging", type=click.BOOL, default=None, is_flag=False, flag_value=True,
               help="Log one line per API call [default: the Configuration's logging.apiLogging.enabled].")
@@ -60,10 +70,14 @@ def main(
     resources_path: tuple[Path, ...], components_path: tuple[Path, ...], config_path: Path | None,
     log_level: str, log_as_json: bool, max_body_size: int | None, dapr_http_max_request_size: int | None,
     app_channel_address: str, app_protocol: str, internal_port: int, metrics_port: int, enable_metrics: bool,
-    enable_api_logging: bool | None, **_ignored: object,
+    enable_api_logging: bool | None, **ignored: object,
 ) -> None:
     """Run the Tandem sidecar: Dapr's HTTP API v1.0 over pluggable components."""
     logs.configure(log_level, as_json=log_as_json, app_id=app_id, version=_version())
+    for name, why in _NOT_APPLIED.items():
+        if ignored.get(name) is not None:
+            logging.getLogger("tandem.sidecar").warning("--%s is accepted for daprd compatibility but not applied: %s",
+                                                        name.replace("_", "-"), why)
     if max_body_size is None:
         max_body_size = (dapr_http_max_request_size * 1024 * 1024 if dapr_http_max_request_size
                          else DEFAULT_MAX_BODY_SIZE)

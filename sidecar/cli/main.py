@@ -5,6 +5,7 @@ import click
 
 from .components_cmd import components
 from .dashboard_cmd import dashboard
+from .doctor_cmd import register as register_doctor
 from .init_cmd import init
 from .invoke_cmd import invoke
 from .list_cmd import list_
@@ -32,6 +33,7 @@ cli.add_command(new)
 cli.add_command(components)
 cli.add_command(logs)
 cli.add_command(dashboard)
+register_doctor(cli)
 
 if __name__ == "__main__":
     cli(prog_name="tandem")

@@ -13,7 +13,10 @@ from pathlib import Path
 
 import click
 
+from ..components.values import parse_size
+from ..config import APP_PROTOCOLS
 from ..home import default_components_path, default_config_path
+from ..observability.logs import LEVELS
 from ._multi_runner import run_many
 from ._names import random_app_id
 from ._output import Console, wants_color
@@ -24,8 +27,24 @@ from .runfile import RunFileError, load_run_file
 
 __all__ = ["run", "resolve_resources"]
 
-_PROTOCOLS = ("http", "grpc", "https", "grpcs", "h2c")
 _PORT = click.IntRange(1, 65535)
+
+
+def _app_protocol(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Only what the sidecar speaks: refused here, up front, rather than by tandemd after start."""
+    if value is None or value.lower() in APP_PROTOCOLS:
+        return value.lower() if value else None
+    raise click.BadParameter(f"{value!r}: Tandem's sidecar talks to apps over {' or '.join(APP_PROTOCOLS)} only "
+                             "(Dapr's grpc, https, grpcs and h2c app channels are not supported yet)")
+
+
+def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None:
+        try:
+            parse_size(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
 
 
 def resolve_resources(given: tuple[str, ...]) -> tuple[str, ...] | None:
@@ -48,15 +67,15 @@ def resolve_resources(given: tuple[str, ...]) -> tuple[str, ...] | None:
               help="A folder of component YAML files; repeatable (default: ~/.tandem/components).")
 @click.option("--config", "-c", type=click.Path(dir_okay=False),
               help="A Configuration YAML file (default: ~/.tandem/config.yaml if present).")
-@click.option("--log-level", help="The sidecar's log level (debug, info, warn, error).")
-@click.option("--max-body-size", help="The largest request body the sidecar accepts, e.g. 4Mi.")
+@click.option("--log-level", type=click.Choice(sorted(LEVELS), case_sensitive=False),
+              help="The sidecar's log level.")
+@click.option("--max-body-size", callback=_size, help="The largest request body the sidecar accepts, e.g. 4Mi.")
 @click.option("--app-channel-address", help="The address the app listens on (default 127.0.0.1).")
-@click.option("--app-protocol", "-P", type=click.Choice(_PROTOCOLS, case_sensitive=False),
-              help="The app's protocol (default http).")
+@click.option("--app-protocol", "-P", callback=_app_protocol, help="The app's protocol: http (the only one).")
 @click.option("--dapr-listen-addresses", "listen_addresses",
               help="Where the sidecar's API listens (default 127.0.0.1).")
 @click.option("--dapr-grpc-port", "-G", "grpc_port", type=_PORT,
-              help="Passed on to the sidecar (Tandem serves HTTP only).")
+              help="Accepted for Dapr compatibility; not applied (Tandem serves no gRPC API).")
 @click.option("--metrics-port", "-M", type=_PORT, help="Passed on to the sidecar.")
 @click.option("--enable-api-logging", is_flag=True,
               help="Log one line per API call (method, path, status, duration, trace id).")
@@ -107,7 +126,7 @@ def run(
         command=command,
         app_port=app_port,
         config=str(Path(config).expanduser().absolute()) if config else None,
-        log_level=log_level,
+        log_level=log_level.lower() if log_level else None,
         max_body_size=max_body_size,
         app_channel_address=app_channel_address,
         app_protocol=app_protocol.lower() if app_protocol else None,

@@ -29,16 +29,20 @@ from typing import Any
 
 import yaml
 
+from ..components.values import parse_size
+from ..config import APP_PROTOCOLS
+from ..observability.logs import LEVELS
 from ..home import default_components_path, default_config_path
 
-__all__ = ["RunFileError", "AppSpec", "RunFile", "find_run_file", "load_run_file", "AUTO_PORT", "DEFAULT_NAMES"]
+__all__ = ["RunFileError", "AppSpec", "RunFile", "find_run_file", "load_run_file", "AUTO_PORT", "DEFAULT_NAMES",
+           "NOT_APPLIED"]
 
 DEFAULT_NAMES = ("tandem.yaml", "tandem.yml", "dapr.yaml", "dapr.yml")
 #: ``appPort: auto``: every replica gets a free port.
 AUTO_PORT = 0
 LOG_DESTINATIONS = ("file", "console", "fileAndConsole")
 RESTART_POLICIES = ("on-failure", "always", "never")
-_LOG_LEVELS = ("debug", "info", "warn", "warning", "error", "fatal")
+_LOG_LEVELS = tuple(LEVELS)  # exactly what tandemd's --log-level takes
 _APP_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 # Keys Dapr shares through `common`, and those that only make sense per app.
@@ -57,6 +61,21 @@ _PER_APP = {
     "replicas", "dependsOn",  # Tandem
 }
 _TOP = {"version", "common", "apps", "name"}
+#: Dapr's keys that load but change nothing here, and why (reported once, as warnings, by run -f and doctor).
+NOT_APPLIED = {
+    "appMaxConcurrency": "the sidecar does not limit concurrent calls to the app",
+    "enableProfiling": "the sidecar has no profiling server", "profilePort": "the sidecar has no profiling server",
+    "placementHostAddress": "actors are placed without a placement service",
+    "schedulerHostAddress": "reminders are kept without a scheduler service",
+    "daprGRPCPort": "the sidecar serves no gRPC API", "appSSL": "the app channel is plain HTTP",
+    "readBufferSize": "not configurable", "daprHTTPReadBufferSize": "not configurable",
+    "enableAppHealthCheck": "app health probing is not implemented (appHealthCheckPath waits for the app to start)",
+    "appHealthProbeInterval": "app health probing is not implemented",
+    "appHealthThreshold": "app health probing is not implemented",
+    "unixDomainSocket": "the sidecar listens on TCP only", "runtimePath": "tandemd comes with Tandem",
+    "containerImage": "Kubernetes only", "containerImagePullPolicy": "Kubernetes only",
+    "createService": "Kubernetes only",
+}
 
 
 class RunFileError(ValueError):
@@ -166,6 +185,9 @@ class _Parser:
 
     def _unknown(self, raw: Mapping[str, Any], known: set[str], where: str, per_app_note: bool = False) -> None:
         for key in raw:
+            if key in NOT_APPLIED and key in known:
+                self.warnings.append(f"{where}{key} is accepted but not applied: {NOT_APPLIED[key]}")
+                continue
             if key in known:
                 continue
             if per_app_note and key in _PER_APP:
@@ -199,10 +221,15 @@ class _Parser:
                 raise RunFileError(f"{where}.{fixed[0]}: {ports[fixed[0]]} cannot be shared by {replicas} replicas; "
                                    f"leave it out{' or write appPort: auto' if fixed[0] == 'appPort' else ''} "
                                    "so that each replica gets a free port")
-        protocol = r.choice("appProtocol", ("http",), case=False)
+        protocol = r.choice("appProtocol", APP_PROTOCOLS, case=False)
         level = r.choice("logLevel", _LOG_LEVELS, case=False)
         max_body = r.text("maxBodySize") or (f"{r.integer('daprHTTPMaxRequestSize', 0)}Mi"
                                              if r.integer("daprHTTPMaxRequestSize", 0) > 0 else None)
+        if max_body is not None:
+            try:
+                parse_size(max_body)
+            except ValueError as exc:
+                raise RunFileError(f"{where}.maxBodySize: {exc}") from None
         return AppSpec(
             app_id=app_id, app_dir=app_dir, command=r.command("command"),
             resources_paths=self._resources(raw, common, app_dir, where),

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from ..hookspecs import hookimpl
 from ..plugins import ComponentFactory
+from ..components.fields import with_fields
+from .builtin_fields import BUILTIN_FIELDS
 
 
 @hookimpl
@@ -21,7 +23,7 @@ def tandem_component_factories() -> list[ComponentFactory]:
     from .sqlite_pubsub import SqlitePubSub
     from .sqlite_state import SqliteStateStore
 
-    return [
+    return with_fields([
         ComponentFactory("state.in-memory", MemoryStateStore, description="process-local state, for tests"),
         ComponentFactory("state.sqlite", SqliteStateStore, description="embedded durable state (SQLite, WAL)"),
         ComponentFactory("pubsub.in-memory", MemoryPubSub, description="process-local pub/sub, for tests"),
@@ -42,4 +44,4 @@ def tandem_component_factories() -> list[ComponentFactory]:
         ComponentFactory("nameresolution.local", LocalResolver, description="sidecars of one machine"),
         # Dapr's self-hosted default; here it finds the sidecars of this machine.
         ComponentFactory("nameresolution.mdns", LocalResolver, description="alias of nameresolution.local"),
-    ]
+    ], BUILTIN_FIELDS)

@@ -129,3 +129,33 @@ def test_stop_group_ends_the_whole_group_and_kills_what_ignores_sigterm() -> Non
     code, left = asyncio.run(scenario())
     assert code == -9
     assert not left
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (("-P", "grpc"), "talks to apps over http only"),
+    (("--app-protocol", "h2c"), "talks to apps over http only"),
+    (("--log-level", "verbose"), "'verbose' is not one of"),
+    (("--max-body-size", "lots"), "not a size: 'lots'"),
+])
+def test_a_value_the_sidecar_would_refuse_is_refused_up_front(args: tuple[str, ...], said: str) -> None:
+    import click
+
+    with pytest.raises(click.BadParameter, match=said):
+        parse(*args, "-a", "x", "--", "true")
+
+
+def test_run_offers_exactly_what_tandemd_accepts() -> None:
+    import click
+
+    from tandem.sidecar.cli.daemon import main as tandemd
+    from tandem.sidecar.config import APP_PROTOCOLS
+
+    def choices(command: click.Command, name: str) -> set[str]:
+        option = next(p for p in command.params if p.name == name)
+        assert isinstance(option.type, click.Choice)
+        return {str(c) for c in option.type.choices}
+
+    assert choices(tandemd, "app_protocol") == set(APP_PROTOCOLS)
+    assert choices(run, "log_level") == choices(tandemd, "log_level")
+    for protocol in APP_PROTOCOLS:
+        assert parse("-P", protocol.upper(), "--", "true")["app_protocol"] == protocol

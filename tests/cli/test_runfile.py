@@ -70,7 +70,9 @@ def test_dapr_documented_template_with_its_paths_and_merges(tmp_path: Path, home
     write(tmp_path / ".dapr/webapp/.dapr/config.yaml", "kind: Configuration\n")
 
     loaded = load_run_file(tmp_path)  # a folder: its dapr.yaml
-    assert loaded.path == run_file and loaded.warnings == ()
+    assert loaded.path == run_file
+    # Dapr's own template loads; what it sets that Tandem does not apply is said, once.
+    assert loaded.warnings == ("apps[1].unixDomainSocket is accepted but not applied: the sidecar listens on TCP only",)
     web, backend = loaded.apps
     assert (web.app_id, web.app_dir) == ("webapp", tmp_path / ".dapr" / "webapp")
     assert web.command == (sys.executable, "app.py") and web.app_port == 8080  # python: Tandem's own
@@ -128,7 +130,20 @@ def test_unknown_keys_are_warnings_with_a_hint(tmp_path: Path, home: Path) -> No
     loaded = load_run_file(tmp_path / "tandem.yaml")
     assert loaded.apps[0].app_id == "a"
     assert loaded.warnings == ("common.appPort applies to one app only; ignored in common",
-                               "apps[0].appId is not a run-file key (did you mean appID?); ignored")
+                               "apps[0].appId is not a run-file key (did you mean appID?); ignored",
+                               "apps[0].containerImage is accepted but not applied: Kubernetes only",
+                               "apps[0].createService is accepted but not applied: Kubernetes only")
+
+
+def test_dapr_keys_that_change_nothing_are_reported_once(tmp_path: Path, home: Path) -> None:
+    folders(tmp_path, "a", "b")
+    write(tmp_path / "tandem.yaml", {"version": 1, "common": {"appMaxConcurrency": 1}, "apps": [
+        {"appDirPath": "a", "placementHostAddress": "localhost:50005"}, {"appDirPath": "b"}]})
+    warnings = load_run_file(tmp_path / "tandem.yaml").warnings
+    assert [w for w in warnings if "appMaxConcurrency" in w] == [
+        "common.appMaxConcurrency is accepted but not applied: the sidecar does not limit concurrent calls to the app"]
+    assert [w for w in warnings if "placementHostAddress" in w] == [
+        "apps[0].placementHostAddress is accepted but not applied: actors are placed without a placement service"]
 
 
 @pytest.mark.parametrize(("apps", "message"), [

@@ -148,3 +148,24 @@ def test_each_reminder_is_its_own_record(actor_host: StartHost, tmp_path) -> Non
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT actor_id, name FROM tandem_actor_reminders").fetchall()
     assert len(rows) == 20  # one row each: creating one never rewrites the others
+
+
+def test_a_timer_and_a_reminder_with_the_same_schedule_fire_as_often(actor_host: StartHost) -> None:
+    """Dapr's rule for both: a tick fires only if it falls strictly before the ttl's end (here 0 s and 2 s, not 4 s)."""
+    host = actor_host({"entities": ["Counter"]})
+    assert host.call("Counter", "same", "whoami")[0] == 200
+    schedule = {"dueTime": "0s", "period": "2s", "ttl": "4s"}
+    started = time.monotonic()
+    assert http_json("POST", host.url + "/v1.0/actors/Counter/same/timers/tick", schedule)[0] == 204
+    assert http_json("POST", host.url + "/v1.0/actors/Counter/same/reminders/tick", schedule)[0] == 204
+    # A ttl ending at the first tick: nothing fires, timer or reminder.
+    dead = {"dueTime": "1s", "period": "1s", "ttl": "0s"}
+    assert http_json("POST", host.url + "/v1.0/actors/Counter/same/timers/dead", dead)[0] == 204
+    assert http_json("POST", host.url + "/v1.0/actors/Counter/same/reminders/dead", dead)[0] == 204
+    for name in ("tick", "dead"):
+        wait_until(lambda: http_json("GET", f"{host.url}/v1.0/actors/Counter/same/reminders/{name}")[0] == 404,
+                   f"reminder {name} to end", timeout=60)
+    # Past the ttl's end nothing can fire any more, under any rule: count then.
+    wait_until(lambda: time.monotonic() - started > 4.5, "the ttl to be over", timeout=60)
+    assert len(_fires(host, "timer", "tick")) == len(_fires(host, "remind", "tick")) == 2
+    assert len(_fires(host, "timer", "dead")) == len(_fires(host, "remind", "dead")) == 0

@@ -40,12 +40,13 @@ def test_a_malformed_component_names_file_and_field(tmp_path: Path, text: str, p
     assert "Traceback" not in output
 
 
-def test_an_unknown_type_says_which_distribution_provides_it(tmp_path: Path) -> None:
+def test_an_unknown_type_says_no_plugin_provides_it_yet(tmp_path: Path) -> None:
     code, output = start_with(tmp_path, {"pg.yaml": component_yaml(
         "statestore", "state.postgresql", {"connectionString": "host=localhost"})})
     assert code != 0
     assert "pg.yaml" in output and "'statestore'" in output
-    assert "pip install tandem-postgres" in output
+    assert "not yet available" in output and "docs/plugins.md" in output
+    assert "pip install tandem-postgres" not in output  # no such package exists
 
 
 def test_an_unknown_type_without_a_known_provider_lists_installed_types(tmp_path: Path) -> None:

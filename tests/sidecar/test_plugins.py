@@ -60,10 +60,28 @@ def test_versions_v0_v1_and_empty_are_the_same() -> None:
 
 def test_unknown_types_name_the_distribution_to_install() -> None:
     registry = component_registry(plugin_manager(env={"TANDEM_DISABLE_PLUGIN_AUTOLOAD": "1"}))
-    with pytest.raises(UnknownComponentType, match="pip install tandem-postgres"):
-        registry.lookup("state.postgresql")
     with pytest.raises(UnknownComponentType, match="pip install tandem-redis"):
         registry.lookup("pubsub.redis")
+
+
+def test_a_family_without_a_plugin_yet_says_so_and_points_to_the_guide() -> None:
+    registry = component_registry(plugin_manager(env={"TANDEM_DISABLE_PLUGIN_AUTOLOAD": "1"}))
+    with pytest.raises(UnknownComponentType) as caught:
+        registry.lookup("state.postgresql")
+    assert "not yet available" in str(caught.value) and "docs/plugins.md" in str(caught.value)
+    assert "pip install" not in str(caught.value)  # no package to install exists
+    with pytest.raises(UnknownComponentType, match="docs/plugins.md"):
+        registry.lookup("state.nosuchthing")
+
+
+def test_every_distribution_named_for_a_family_exists_in_this_repository() -> None:
+    from tandem.sidecar.families import DISTRIBUTIONS
+
+    plugins = Path(__file__).parents[2] / "plugins"
+    shipped = {line.split("=", 1)[1].strip() for cfg in plugins.glob("*/setup.cfg")
+               for line in cfg.read_text().splitlines() if line.startswith("name =")}
+    named = {dist for dist in DISTRIBUTIONS.values() if dist is not None}
+    assert named and named <= shipped
 
 
 def test_an_entry_point_plugin_is_discovered(installed_plugin: Path) -> None:

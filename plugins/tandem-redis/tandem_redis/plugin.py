@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 from tandem.sidecar import ComponentFactory, hookimpl
+from tandem.sidecar.components.fields import with_fields
+
+from .fields import FIELDS
 
 
 @hookimpl
@@ -12,11 +15,11 @@ def tandem_component_factories() -> list[ComponentFactory]:
     from .pubsub import RedisPubSub
     from .state import RedisStateStore
 
-    return [
+    return with_fields([
         ComponentFactory("state.redis", RedisStateStore, description="Redis hashes in Dapr's layout"),
         ComponentFactory("pubsub.redis", RedisPubSub, description="Redis Streams with consumer groups"),
         ComponentFactory("lock.redis", RedisLockStore, description="SET NX EX locks on Redis"),
         ComponentFactory("placement.redis", RedisPlacementStore,
                          description="actor membership, claims and reminders on Redis (beside state.redis)"),
         ComponentFactory("bindings.redis", RedisBinding, description="output binding on plain Redis keys"),
-    ]
+    ], FIELDS)
