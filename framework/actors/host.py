@@ -28,7 +28,6 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import Message, Send
 
 from .actor import Actor, CancelReminder, callback_target, method_table
 from .calls import REENTRANCY_HEADER, reentrancy_id
@@ -84,10 +83,12 @@ class _StateSaveFailed(Exception):
 class ActorHost:
     """Actor types hosted by one app, and their activations (``app.actors``)."""
 
-    def __init__(self, config: ActorConfig | None = None) -> None:
+    def __init__(self, config: ActorConfig | None = None, *,
+                 client: Callable[[], Client] | None = None) -> None:
         self.config = config or ActorConfig()
         self._types: dict[str, _ActorType] = {}
         self._activations: dict[tuple[str, str], _Activation] = {}
+        self._source = client
         self._client: Client | None = None
         self._owns_client = False
 
@@ -116,8 +117,11 @@ class ActorHost:
 
     @property
     def client(self) -> Client:
-        """The sidecar client given to actors; made from the environment on first use."""
+        """The sidecar client given to actors: one set with `use_client`, else the app's
+        (``App.client``), else one made from the environment on first use."""
         if self._client is None:
+            if self._source is not None:
+                return self._source()
             from ..client import Client
 
             self._client, self._owns_client = Client.from_env(), True
@@ -133,16 +137,6 @@ class ActorHost:
         if owned and client is not None:
             self._client, self._owns_client = None, False
             await client.aclose()
-
-    def lifespan_send(self, send: Send) -> Send:
-        """Wrap a lifespan `send` so the host's client is closed as the server shuts down."""
-
-        async def wrapped(message: Message) -> None:
-            if str(message.get("type", "")).startswith("lifespan.shutdown"):
-                await self.aclose()
-            await send(message)
-
-        return wrapped
 
     # -- activations --------------------------------------------------------------------
 
