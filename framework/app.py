@@ -417,7 +417,7 @@ async def _request_arg(request: Request, receives: Receives) -> Any:
 
 def _misfit(handler: Callable[..., Any], exc: PayloadError) -> str:
     name = getattr(handler, "__qualname__", repr(handler))
-    return f"the payload does not fit handler {name}: {exc}"
+    return f"the payload does not fit {exc.target} (handler {name}): {exc}"
 
 
 def _parse_event(body: bytes) -> CloudEvent:

@@ -50,6 +50,8 @@ class PayloadError(ValueError):
         self.field = _dotted(path)
         self.expected = expected
         self.got = got
+        #: The annotated type of the whole payload (set by the `decoder` function).
+        self.target = ""
         where = f"field {self.field!r}: " if path else ""
         super().__init__(f"{where}expected {expected}, got {got}")
 
@@ -69,17 +71,34 @@ def decoder(annotation: Any, *, where: str, namespace: Mapping[str, Any] | None 
     except _Unsupported as exc:
         raise TypeError(f"{where}: cannot decode a payload into {type_name(annotation)}: {exc}") from None
 
+    target = type_name(annotation)
+
     def decode(value: Any) -> Any:
-        return convert(value, ())
+        try:
+            return convert(value, ())
+        except PayloadError as exc:
+            exc.target = target
+            raise
 
     return decode
 
 
 def type_name(annotation: Any) -> str:
-    """A short readable name for an annotation (``Order``, ``list[int]``, ``int | None``)."""
-    if annotation is type(None):
+    """A short readable name for an annotation (``Order``, ``list[Line]``, ``int | None``)."""
+    if annotation is None or annotation is type(None):
         return "None"
-    if isinstance(annotation, type) and not typing.get_args(annotation):
+    if annotation is Ellipsis:
+        return "..."
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return type_name(args[0])
+    if origin is typing.Union or origin is types.UnionType:
+        return " | ".join(type_name(a) for a in args)
+    if origin is typing.Literal:
+        return f"Literal[{', '.join(map(repr, args))}]"
+    if origin is not None and args:
+        return f"{getattr(origin, '__qualname__', origin)}[{', '.join(type_name(a) for a in args)}]"
+    if isinstance(annotation, type):
         return annotation.__qualname__
     return str(annotation).replace("typing.", "")
 
@@ -161,7 +180,8 @@ class _Builder:
 
             def fixed(value: Any, path: _Path) -> Any:
                 if not isinstance(value, list) or len(value) != len(items):
-                    raise PayloadError(path, f"{type_name(tp)} (a JSON array of {len(items)})", _json_type(value))
+                    got = f"a JSON array of {len(value)}" if isinstance(value, list) else _json_type(value)
+                    raise PayloadError(path, f"{type_name(tp)} (a JSON array of {len(items)})", got)
                 return tuple(c(v, (*path, i)) for i, (c, v) in enumerate(zip(items, value, strict=True)))
 
             return fixed
@@ -193,7 +213,7 @@ class _Builder:
     def _typeddict(self, tp: type) -> _Conv:
         hints = _hints(tp, self._namespace)
         fields = {name: self.build(hint) for name, hint in hints.items()}
-        required = frozenset(getattr(tp, "__required_keys__", fields))
+        required = _required_keys(tp, self._namespace)
 
         def convert(value: Any, path: _Path) -> Any:
             if not isinstance(value, dict):
@@ -228,9 +248,22 @@ class _Builder:
         return convert
 
 
-def _hints(tp: type, namespace: dict[str, Any]) -> dict[str, Any]:
+def _required_keys(tp: type, namespace: dict[str, Any]) -> frozenset[str]:
+    """The keys a TypedDict requires; read from the hints too, as string annotations
+    (``from __future__ import annotations``) hide ``NotRequired`` from the class itself."""
+    required = set(getattr(tp, "__required_keys__", ()))
+    for name, hint in _hints(tp, namespace, extras=True).items():
+        origin = typing.get_origin(hint)
+        if origin is typing.NotRequired:
+            required.discard(name)
+        elif origin is typing.Required:
+            required.add(name)
+    return frozenset(required)
+
+
+def _hints(tp: type, namespace: dict[str, Any], *, extras: bool = False) -> dict[str, Any]:
     try:
-        return typing.get_type_hints(tp, localns=namespace or None)
+        return typing.get_type_hints(tp, localns=namespace or None, include_extras=extras)
     except Exception as exc:  # noqa: BLE001 - a name that cannot be resolved: refuse at registration
         raise _Unsupported(f"the annotations of {tp.__qualname__} cannot be resolved ({exc})") from None
 
