@@ -25,14 +25,12 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, overload
+from typing import Any, TypeAlias, TypeVar, overload
 
 from starlette.requests import Request
 
+from .client import Client
 from .payloads import Decode, caller_namespace, decoder
-
-if TYPE_CHECKING:
-    from .client import Client
 
 __all__ = [
     "BindingSpec",
@@ -366,7 +364,7 @@ def _receives(handler: Callable[..., Any], *, allow_event: bool, namespace: Mapp
     if not callable(handler):
         raise TypeError(f"handler must be callable, got {handler!r}")
     where = f"handler {_func_name(handler)!r}"
-    annotated = _annotations(handler, namespace, where)
+    annotated = _annotations(handler, namespace)
     params: list[tuple[str, bool, bool]] = []
     payload: tuple[inspect.Parameter, Any] | None = None
     for p, annotation in annotated:
@@ -393,40 +391,34 @@ def _receives(handler: Callable[..., Any], *, allow_event: bool, namespace: Mapp
             return Receives(Inject.EVENT, None, tuple(params))
     if annotation is inspect.Parameter.empty:
         return Receives(Inject.JSON, None, tuple(params))
-    return Receives(Inject.JSON, decoder(annotation, where=f"{where} (parameter {param.name!r})", namespace=namespace), tuple(params))
+    decode = decoder(annotation, where=f"{where} (parameter {param.name!r})", namespace=namespace)
+    return Receives(Inject.JSON, decode, tuple(params))
 
 
-def _annotations(handler: Callable[..., Any], namespace: Mapping[str, Any],
-                 where: str) -> list[tuple[inspect.Parameter, Any]]:
+def _annotations(handler: Callable[..., Any], namespace: Mapping[str, Any]) -> list[tuple[inspect.Parameter, Any]]:
     """Each parameter with its annotation evaluated (names local to the registering scope too)."""
     params = list(inspect.signature(handler).parameters.values())
-    target = handler if inspect.isroutine(handler) else getattr(type(handler), "__call__", handler)
-    module_globals: dict[str, Any] = getattr(inspect.unwrap(target), "__globals__", {})
+    target = handler if inspect.isroutine(handler) else type(handler).__call__
+    module_globals: dict[str, Any] = dict(getattr(inspect.unwrap(target), "__globals__", {}))
+    local_names = dict(namespace)
     result = []
     for p in params:
         annotation = p.annotation
         if isinstance(annotation, str):
             try:
-                annotation = eval(annotation, dict(module_globals), dict(namespace))  # noqa: S307 - annotations
-            except Exception:  # noqa: BLE001 - try the names the framework knows, then refuse
-                known = _known_names().get(annotation.rpartition(".")[2].strip())
-                if known is None:
-                    raise TypeError(f"{where}: the annotation {annotation!r} of parameter {p.name!r} "
-                                    "names nothing visible where the handler was registered") from None
-                annotation = known
+                annotation = eval(annotation, module_globals, local_names)  # noqa: S307 - annotations
+            except Exception:  # noqa: BLE001 - the names the framework knows, else left as text:
+                # refused below if the payload needs it, ignored for a parameter with a default
+                annotation = _known_names().get(annotation.rpartition(".")[2].strip(), annotation)
         result.append((p, annotation))
     return result
 
 
 def _known_names() -> dict[str, type]:
-    from .client import Client
-
     return {"Request": Request, "bytes": bytes, "CloudEvent": CloudEvent, "Client": Client}
 
 
 def _is_client(annotation: Any) -> bool:
-    from .client import Client
-
     return isinstance(annotation, type) and issubclass(annotation, Client)
 
 

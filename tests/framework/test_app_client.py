@@ -11,6 +11,7 @@ import anyio
 import httpx
 import pytest
 from fastapi import FastAPI
+
 from tandem import Actor, App, Client, actor_method
 
 

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from tandem import App
 
 from support import free_port, http, wait_until
+from tandem import App
 
 APP = '''
 from tandem import App, Client

@@ -9,6 +9,7 @@ from typing import Any, Literal, NotRequired, Optional, TypedDict, TypeVar, Unio
 
 import pydantic
 import pytest
+
 from tandem.payloads import PayloadError, decoder
 
 
@@ -83,7 +84,7 @@ def test_json_types_unions_literals_enums() -> None:
     assert decode(tuple[int, str], [1, "x"]) == (1, "x")
     assert decode(Sequence[float], [1, 2.5]) == [1.0, 2.5]
     assert decode(set[str], ["a", "a"]) == {"a"}
-    assert decode(Optional[int], None) is None  # noqa: UP007 - the spelling under test
+    assert decode(Optional[int], None) is None  # noqa: UP007, UP045 - the spelling under test
     assert decode(Union[int, str], "x") == "x"  # noqa: UP007
     assert decode(Literal["a", "b"], "b") == "b"
     assert decode(Colour, "red") is Colour.RED

@@ -10,6 +10,7 @@ from typing import Any, TypedDict
 import httpx
 import pydantic
 import pytest
+
 from tandem import Actor, App, Router, actor_method
 
 
