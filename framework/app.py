@@ -25,7 +25,7 @@ import json
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -53,6 +53,9 @@ from .router import (
     _Scaffold,
 )
 from .tracing import continued
+
+if TYPE_CHECKING:
+    import uvicorn
 
 __all__ = ["App", "TandemMiddleware"]
 
@@ -125,7 +128,7 @@ class App(_Scaffold):
 
         uvicorn.Server(self.server_config(host=host, port=port, **options)).run()
 
-    def server_config(self, *, host: str = "127.0.0.1", port: int | None = None, **options: Any) -> Any:
+    def server_config(self, *, host: str = "127.0.0.1", port: int | None = None, **options: Any) -> uvicorn.Config:
         """The `uvicorn.Config` that `run` serves (the environment is read now)."""
         import uvicorn
 
