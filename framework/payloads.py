@@ -187,6 +187,8 @@ class _Builder:
             return fixed
         item = self.build(args[0]) if args else _identity
         make: Callable[[Any], Any] = tuple if container is tuple else _LISTS[container]
+        if item is _identity and make is list:
+            return _of_json_type(list, f"{type_name(tp)} (a JSON array)")
 
         def many(value: Any, path: _Path) -> Any:
             if not isinstance(value, list):
@@ -202,6 +204,8 @@ class _Builder:
         if args and args[0] not in (str, Any):
             raise _Unsupported("JSON object keys are strings: use dict[str, ...]")
         item = self.build(args[1]) if args else _identity
+        if item is _identity:
+            return _of_json_type(dict, f"{type_name(tp)} (a JSON object)")
 
         def convert(value: Any, path: _Path) -> Any:
             if not isinstance(value, dict):
@@ -274,6 +278,17 @@ def _has_default(f: dataclasses.Field[Any]) -> bool:
 
 def _identity(value: Any, path: _Path) -> Any:
     return value
+
+
+def _of_json_type(kind: type, expected: str) -> _Conv:
+    """A list or dict of anything: checked, passed as is (no copy)."""
+
+    def convert(value: Any, path: _Path) -> Any:
+        if not isinstance(value, kind):
+            raise PayloadError(path, expected, _json_type(value))
+        return value
+
+    return convert
 
 
 def _exactly_none(value: Any, path: _Path) -> Any:

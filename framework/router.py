@@ -134,7 +134,7 @@ class Receives:
 
     inject: Inject
     decode: Decode | None = None
-    #: (parameter name, positional only?, True for the payload / False for the client)
+    #: (parameter name, passed positionally?, True for the payload / False for the client)
     params: tuple[tuple[str, bool, bool], ...] = ()
 
     def arguments(self, payload: Any, client: Callable[[], Client]) -> tuple[list[Any], dict[str, Any]]:
@@ -367,14 +367,16 @@ def _receives(handler: Callable[..., Any], *, allow_event: bool, namespace: Mapp
     annotated = _annotations(handler, namespace)
     params: list[tuple[str, bool, bool]] = []
     payload: tuple[inspect.Parameter, Any] | None = None
-    for p, annotation in annotated:
+    for index, (p, annotation) in enumerate(annotated):
         if p.kind in _VARIADIC:
             continue
+        # Positionally while no parameter before it is skipped (the plain call, and positional-only ones).
+        positional = p.kind in _POSITIONAL and index == len(params)
         if _is_client(annotation):
-            params.append((p.name, p.kind is inspect.Parameter.POSITIONAL_ONLY, False))
+            params.append((p.name, positional, False))
         elif payload is None and p.kind in _POSITIONAL:
             payload = (p, annotation)
-            params.append((p.name, p.kind is inspect.Parameter.POSITIONAL_ONLY, True))
+            params.append((p.name, positional, True))
         elif p.default is p.empty:
             raise TypeError(f"{where} may take at most one argument without a default; {p.name!r} has none")
     if payload is None:
