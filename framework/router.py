@@ -389,7 +389,7 @@ def _receives(handler: Callable[..., Any], *, allow_event: bool, namespace: Mapp
             return Receives(Inject.BYTES, None, tuple(params))
         if issubclass(annotation, CloudEvent):
             if not allow_event:
-                raise TypeError("only topic handlers can take a CloudEvent")
+                raise TypeError(f"{where}: only topic handlers can take a CloudEvent")
             return Receives(Inject.EVENT, None, tuple(params))
     if annotation is inspect.Parameter.empty:
         return Receives(Inject.JSON, None, tuple(params))
