@@ -126,7 +126,7 @@ class _Builder:
         if tp is None or tp is type(None):
             return _exactly_none
         if isinstance(tp, (str, typing.ForwardRef)):
-            raise _Unsupported("the annotation is an unresolved name")
+            raise _Unsupported("the name is not visible where the handler was registered")
         supertype = getattr(tp, "__supertype__", None)  # typing.NewType
         if supertype is not None:
             return self.build(supertype)
@@ -134,7 +134,7 @@ class _Builder:
         if origin is typing.Annotated:
             return self.build(args[0])
         if origin is typing.Union or origin is types.UnionType:
-            return self._union(tp, [self.build(a) for a in args])
+            return self._union(tp, [self.build(a) for a in args], sum(a is not type(None) for a in args))
         if origin is typing.Literal:
             return _literal(tp, args)
         if tp in (str, int, float, bool):
@@ -163,13 +163,16 @@ class _Builder:
                                "so there is no way to build it from JSON")
         return cell[0]
 
-    def _union(self, tp: Any, options: list[_Conv]) -> _Conv:
+    def _union(self, tp: Any, options: list[_Conv], not_none: int) -> _Conv:
         def convert(value: Any, path: _Path) -> Any:
+            errors: list[PayloadError] = []
             for option in options:
                 try:
                     return option(value, path)
-                except PayloadError:
-                    continue
+                except PayloadError as exc:
+                    errors.append(exc)
+            if not_none == 1 and value is not None:  # `X | None` given something: say what was wrong in X
+                raise next(e for e in errors if e.expected != "null")
             raise PayloadError(path, type_name(tp), _json_type(value))
 
         return convert
