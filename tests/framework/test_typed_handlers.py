@@ -190,3 +190,14 @@ def test_an_actor_method_annotation_that_cannot_be_honoured_is_refused_at_regist
     with pytest.raises(TypeError, match="actor method Broken.take .*parameter 'thing'.*NoWayToBuild"):
         app.register_actor(Broken)
     assert app.actors.entities == []
+
+
+@pytest.mark.anyio
+async def test_an_unresolvable_annotation_on_a_defaulted_extra_parameter_is_left_alone() -> None:
+    namespace: dict[str, Any] = {}
+    exec("def handler(order: OrderDC, flag: NotImportedHere = None) -> int: return order.id",  # noqa: S102
+         globals(), namespace)
+    app = App()
+    app.add_method("m", namespace["handler"])
+    async with client_for(app) as http:
+        assert (await http.post("/m", json=GOOD)).json() == 7
