@@ -2,10 +2,13 @@
 
 `App` answers the sidecar's calls into the service (invocation, pub/sub deliveries, input
 bindings) and hosts virtual actors (`Actor`, `actor_method`); `Client` calls the sidecar's
-API (state, metadata, health, actors ...).
+API (state, metadata, health, actors ...). The client's data types (`StateItem`,
+`SidecarResponse` ...) live in `tandem.client`; typed payloads in `tandem.payloads`.
 """
 
 from __future__ import annotations
+
+import warnings
 
 from .actors import (
     Actor,
@@ -18,17 +21,7 @@ from .actors import (
     actor_method,
 )
 from .app import App, TandemMiddleware
-from .client import (
-    BindingResult,
-    BulkPublishEntry,
-    BulkPublishFailure,
-    BulkStateItem,
-    Client,
-    SidecarResponse,
-    StateItem,
-    StateResult,
-    TransactionOperation,
-)
+from .client import Client
 from .errors import Drop, Retry, SidecarError, SidecarUnavailable
 from .router import CloudEvent, Router
 
@@ -39,10 +32,6 @@ __all__ = [
     "ActorReminder",
     "ActorStateManager",
     "App",
-    "BindingResult",
-    "BulkPublishEntry",
-    "BulkPublishFailure",
-    "BulkStateItem",
     "CancelReminder",
     "Client",
     "CloudEvent",
@@ -51,11 +40,23 @@ __all__ = [
     "Retry",
     "Router",
     "SidecarError",
-    "SidecarResponse",
     "SidecarUnavailable",
-    "StateItem",
-    "StateResult",
     "TandemMiddleware",
-    "TransactionOperation",
     "actor_method",
 ]
+
+# Moved to `tandem.client`; still importable from here, with a warning, until the next release.
+_MOVED_TO_CLIENT = frozenset({
+    "BindingResult", "BulkPublishEntry", "BulkPublishFailure", "BulkStateItem",
+    "SidecarResponse", "StateItem", "StateResult", "TransactionOperation",
+})
+
+
+def __getattr__(name: str) -> object:
+    if name in _MOVED_TO_CLIENT:
+        warnings.warn(f"tandem.{name} moved to tandem.client.{name}; import it from there",
+                      DeprecationWarning, stacklevel=2)
+        from . import client
+
+        return getattr(client, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -23,8 +23,9 @@ import dataclasses
 import inspect
 import json
 import logging
+import os
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -32,7 +33,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Match, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette.websockets import WebSocketClose
 
 from .actors.actor import Actor
@@ -40,23 +41,30 @@ from .actors.config import ActorConfig
 from .actors.host import ActorHost
 from .client import Client
 from .errors import Drop, Retry
+from .payloads import PayloadError
 from .router import (
     BindingSpec,
     CloudEvent,
     Inject,
     MethodSpec,
+    Receives,
     Registration,
     TopicSpec,
     _Scaffold,
 )
 from .tracing import continued
 
+if TYPE_CHECKING:
+    import uvicorn
+
 __all__ = ["App", "TandemMiddleware"]
 
 logger = logging.getLogger(__name__)
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+ClientSource = Callable[[], Client]
 A = TypeVar("A", bound=type[Actor])
+DEFAULT_APP_PORT = 8000
 
 
 class App(_Scaffold):
@@ -65,15 +73,19 @@ class App(_Scaffold):
     `app`: the ASGI app that receives every request `App` does not answer itself.
     `app_id`: the service's Dapr app id, for the application's own use.
     `actor_config`: actor runtime settings for every actor type (`tandem.ActorConfig`).
+    `client`: the sidecar client to use (left open: its owner closes it); by default the
+    app makes one from the environment when it starts and closes it when it stops.
     """
 
     def __init__(self, *, app: ASGIApp | None = None, app_id: str | None = None,
-                 actor_config: ActorConfig | None = None) -> None:
+                 actor_config: ActorConfig | None = None, client: Client | None = None) -> None:
         super().__init__()
         self.inner = app
         self.app_id = app_id
-        #: Registered actor types and their live activations.
-        self.actors = ActorHost(actor_config)
+        self._client = client
+        self._owns_client = client is None
+        #: Registered actor types and their live activations; actors use the app's client.
+        self.actors = ActorHost(actor_config, client=self._client_source)
         self._routes: tuple[Route, ...] | None = None
 
     @property
@@ -86,9 +98,48 @@ class App(_Scaffold):
             raise RuntimeError("the app is already serving; register handlers before it starts")
         super()._register(spec)
 
+    # -- the sidecar client ---------------------------------------------------------------
+
+    @property
     def client(self) -> Client:
-        """A sidecar `Client` configured from the environment as it is now."""
-        return Client.from_env()
+        """The app's one sidecar `Client`, shared by handlers (a parameter annotated `Client`)
+        and actors. Made from the environment at lifespan startup (or on first use when the
+        server runs no lifespan) and closed at lifespan shutdown."""
+        if self._client is None:
+            self._client = Client.from_env()
+        return self._client
+
+    def _client_source(self) -> Client:
+        return self.client
+
+    async def aclose(self) -> None:
+        """Close the client the app made (a later use makes a new one); lifespan shutdown calls it."""
+        client, self._client = (self._client, None) if self._owns_client else (None, self._client)
+        if client is not None:
+            await client.aclose()
+        await self.actors.aclose()
+
+    # -- serving --------------------------------------------------------------------------
+
+    def run(self, *, host: str = "127.0.0.1", port: int | None = None, **options: Any) -> None:
+        """Serve the app with uvicorn until interrupted: on `port`, else ``$APP_PORT`` (set by
+        ``tandem run`` / ``daprd``), else 8000. `options` go to `uvicorn.Config` (``log_level``...)."""
+        import uvicorn
+
+        uvicorn.Server(self.server_config(host=host, port=port, **options)).run()
+
+    def server_config(self, *, host: str = "127.0.0.1", port: int | None = None, **options: Any) -> uvicorn.Config:
+        """The `uvicorn.Config` that `run` serves (the environment is read now)."""
+        import uvicorn
+
+        if port is None:
+            raw = os.environ.get("APP_PORT", "").strip()
+            try:
+                port = int(raw) if raw else DEFAULT_APP_PORT
+            except ValueError:
+                raise ValueError(f"APP_PORT must be a port number, got {raw!r}") from None
+        options.setdefault("access_log", False)
+        return uvicorn.Config(self, host=host, port=port, **options)
 
     def register_actor(self, actor_class: A, config: ActorConfig | None = None, **settings: Any) -> A:
         """Host an `Actor` subclass; `config` or `ActorConfig` fields as keywords override the
@@ -162,8 +213,8 @@ class App(_Scaffold):
     async def dispatch(self, scope: Scope, receive: Receive, send: Send, inner: ASGIApp | None) -> None:
         """Answer our routes; hand everything else to `inner` (404/405 when there is none)."""
         routes = self._routes if self._routes is not None else self._build()
-        if scope["type"] == "lifespan" and self.actors.entities:
-            send = self.actors.lifespan_send(send)
+        if scope["type"] == "lifespan":
+            receive, send = self._lifespan(receive, send)
         if scope["type"] == "http":
             partial: Route | None = None
             for route in routes:
@@ -185,11 +236,29 @@ class App(_Scaffold):
                 return
         elif inner is None:
             if scope["type"] == "lifespan":
-                await _lifespan(receive, send)
+                await _empty_lifespan(receive, send)
             elif scope["type"] == "websocket":
                 await WebSocketClose()(scope, receive, send)
             return
         await inner(scope, receive, send)
+
+    def _lifespan(self, receive: Receive, send: Send) -> tuple[Receive, Send]:
+        """Wrap the lifespan channel: the client is made as the server starts and closed once
+        everything (the wrapped app's own shutdown too) has stopped."""
+
+        async def receive_wrapped() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                _ = self.client  # made now, from the environment the server starts in
+            return message
+
+        async def send_wrapped(message: Message) -> None:
+            if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed",
+                                   "lifespan.startup.failed"):
+                await self.aclose()
+            await send(message)
+
+        return receive_wrapped, send_wrapped
 
     def _build(self) -> tuple[Route, ...]:
         subscribe = json.dumps(self.subscriptions(), separators=(",", ":")).encode()
@@ -203,11 +272,12 @@ class App(_Scaffold):
             routes += self.actors.routes()
         for spec in self._registrations:
             if isinstance(spec, MethodSpec):
-                routes.append(Route(spec.path, _invocation(spec.handler, spec.inject), methods=list(spec.methods)))
+                endpoint = _invocation(spec.handler, spec.receives, self._client_source)
+                routes.append(Route(spec.path, endpoint, methods=list(spec.methods)))
             elif isinstance(spec, TopicSpec):
-                routes.append(Route(spec.path, _delivery(spec), methods=["POST"]))
+                routes.append(Route(spec.path, _delivery(spec, self._client_source), methods=["POST"]))
             elif isinstance(spec, BindingSpec):
-                routes.append(Route(spec.path, _binding(spec), methods=["POST", "OPTIONS"]))
+                routes.append(Route(spec.path, _binding(spec, self._client_source), methods=["POST", "OPTIONS"]))
         self._routes = tuple(routes)
         return self._routes
 
@@ -237,15 +307,20 @@ async def _healthz(request: Request) -> Response:
     return Response(status_code=200)
 
 
-def _invocation(handler: Callable[..., Any], inject: Inject) -> Endpoint:
+def _invocation(handler: Callable[..., Any], receives: Receives, client: ClientSource) -> Endpoint:
     """Service invocation (and binding events): body in, handler's result out."""
-    call = _caller(handler, inject)
+    call = _caller(handler, receives, client)
 
     async def endpoint(request: Request) -> Response:
         try:
-            arg = await _request_arg(request, inject)
+            arg = await _request_arg(request, receives)
         except ValueError:
             return _error(400, "ERR_MALFORMED_REQUEST", "request body is not valid JSON")
+        if receives.decode is not None:
+            try:
+                arg = receives.decode(arg)
+            except PayloadError as exc:
+                return _error(400, "ERR_MALFORMED_REQUEST", _misfit(handler, exc))
         try:
             return _to_response(await call(arg))
         except HTTPException as exc:
@@ -256,8 +331,8 @@ def _invocation(handler: Callable[..., Any], inject: Inject) -> Endpoint:
     return endpoint
 
 
-def _binding(spec: BindingSpec) -> Endpoint:
-    invoke = _invocation(spec.handler, spec.inject)
+def _binding(spec: BindingSpec, client: ClientSource) -> Endpoint:
+    invoke = _invocation(spec.handler, spec.receives, client)
 
     async def endpoint(request: Request) -> Response:
         if request.method == "OPTIONS":  # the sidecar's startup probe: "do you want events?"
@@ -267,9 +342,10 @@ def _binding(spec: BindingSpec) -> Endpoint:
     return endpoint
 
 
-def _delivery(spec: TopicSpec) -> Endpoint:
+def _delivery(spec: TopicSpec, client: ClientSource) -> Endpoint:
     """A pub/sub delivery: CloudEvent in, Dapr's ``{"status": ...}`` out."""
-    call = _caller(spec.handler, spec.inject)
+    call = _caller(spec.handler, spec.receives, client)
+    inject = spec.receives.inject
 
     async def endpoint(request: Request) -> Response:
         try:
@@ -278,14 +354,22 @@ def _delivery(spec: TopicSpec) -> Endpoint:
             # Redelivering a malformed envelope cannot help: drop it (to the dead-letter topic).
             logger.warning("dropping malformed event on %s: %s", spec.path, exc)
             return _status("DROP")
-        if spec.inject is Inject.REQUEST:
+        if inject is Inject.REQUEST:
             arg: Any = request
-        elif spec.inject is Inject.EVENT:
+        elif inject is Inject.EVENT:
             arg = event
-        elif spec.inject is Inject.BYTES:
+        elif inject is Inject.BYTES:
             arg = _as_bytes(event.data)
         else:
             arg = _as_json(event.data)
+        if spec.receives.decode is not None:
+            try:
+                arg = spec.receives.decode(arg)
+            except PayloadError as exc:
+                # The same event can never fit: redelivering it would loop forever, so DROP it.
+                logger.warning("dropping event %s on %s: %s", event.id or "(no id)", spec.path,
+                               _misfit(spec.handler, exc))
+                return _status("DROP")
         try:
             result = await call(arg)
         except Retry:
@@ -304,16 +388,17 @@ def _delivery(spec: TopicSpec) -> Endpoint:
 # -- helpers ----------------------------------------------------------------------------
 
 
-def _caller(handler: Callable[..., Any], inject: Inject) -> Callable[[Any], Awaitable[Any]]:
-    """Call with or without the argument; sync handlers run in the threadpool."""
-    takes_arg = inject is not Inject.NOTHING
+def _caller(handler: Callable[..., Any], receives: Receives,
+            client: ClientSource) -> Callable[[Any], Awaitable[Any]]:
+    """Call with the payload and the client where the handler takes them; sync handlers run
+    in the threadpool."""
     is_async = inspect.iscoroutinefunction(handler) or (
         not inspect.isroutine(handler) and inspect.iscoroutinefunction(type(handler).__call__)
     )
 
     async def call(arg: Any) -> Any:
-        args = (arg,) if takes_arg else ()
-        result = handler(*args) if is_async else await run_in_threadpool(handler, *args)
+        args, kwargs = receives.arguments(arg, client)
+        result = handler(*args, **kwargs) if is_async else await run_in_threadpool(handler, *args, **kwargs)
         if inspect.isawaitable(result):
             result = await result
         return result
@@ -321,7 +406,8 @@ def _caller(handler: Callable[..., Any], inject: Inject) -> Callable[[Any], Awai
     return call
 
 
-async def _request_arg(request: Request, inject: Inject) -> Any:
+async def _request_arg(request: Request, receives: Receives) -> Any:
+    inject = receives.inject
     if inject is Inject.REQUEST:
         return request
     if inject is Inject.NOTHING:
@@ -330,6 +416,11 @@ async def _request_arg(request: Request, inject: Inject) -> Any:
     if inject is Inject.BYTES:
         return body
     return json.loads(body) if body.strip() else None
+
+
+def _misfit(handler: Callable[..., Any], exc: PayloadError) -> str:
+    name = getattr(handler, "__qualname__", repr(handler))
+    return f"the payload does not fit {exc.target} (handler {name}): {exc}"
 
 
 def _parse_event(body: bytes) -> CloudEvent:
@@ -398,7 +489,7 @@ def _handler_failed(handler: Callable[..., Any], exc: Exception) -> Response:
     return _error(500, "ERR_APP_HANDLER", f"{type(exc).__name__} in handler {name}")
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
+async def _empty_lifespan(receive: Receive, send: Send) -> None:
     """The lifespan protocol when there is no inner app: nothing to start or stop."""
     while True:
         message = await receive()

@@ -6,10 +6,13 @@ and return the function unchanged, so handlers stay plain, typed and directly ca
 A `Router` only records; ``app.include_router(router)`` replays its registrations onto the
 app (as Flask blueprints do), so handlers can live in several modules.
 
-Handlers take no argument or one. What the one argument receives is decided once, at
+Handlers take no payload argument or one. What it receives is decided once, at
 registration, from its annotation: `starlette.requests.Request` gets the request, `bytes`
 the raw body, `CloudEvent` (topic handlers only) the whole event, anything else the
-JSON-decoded body (for topics: the event's ``data``).
+JSON-decoded body (for topics: the event's ``data``) converted to the annotated type by
+`tandem.payloads` (dataclass, TypedDict, pydantic model, JSON types); an annotation it cannot
+honour is a `TypeError` here, at registration. Parameters annotated `tandem.Client` receive
+the app's one sidecar client, whatever their number or position.
 """
 
 from __future__ import annotations
@@ -20,18 +23,21 @@ import enum
 import inspect
 import json
 import re
-import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar, overload
 
 from starlette.requests import Request
+
+from .client import Client
+from .payloads import Decode, caller_namespace, decoder
 
 __all__ = [
     "BindingSpec",
     "CloudEvent",
     "Inject",
     "MethodSpec",
+    "Receives",
     "Registration",
     "Router",
     "TopicSpec",
@@ -122,6 +128,29 @@ class Inject(enum.Enum):
 
 
 @dataclass(frozen=True)
+class Receives:
+    """How a handler is called, decided once at registration: what its payload parameter gets
+    (`inject`, and `decode` for a typed JSON payload) and which parameters get the client."""
+
+    inject: Inject
+    decode: Decode | None = None
+    #: (parameter name, passed positionally?, True for the payload / False for the client)
+    params: tuple[tuple[str, bool, bool], ...] = ()
+
+    def arguments(self, payload: Any, client: Callable[[], Client]) -> tuple[list[Any], dict[str, Any]]:
+        """The call's positional and keyword arguments."""
+        args: list[Any] = []
+        kwargs: dict[str, Any] = {}
+        for name, positional, is_payload in self.params:
+            value = payload if is_payload else client()
+            if positional:
+                args.append(value)
+            else:
+                kwargs[name] = value
+        return args, kwargs
+
+
+@dataclass(frozen=True)
 class MethodSpec:
     """A service-invocation target: the sidecar calls ``VERB <path>`` on the app."""
 
@@ -129,7 +158,7 @@ class MethodSpec:
     path: str
     methods: tuple[str, ...]
     handler: Callable[..., Any]
-    inject: Inject
+    receives: Receives
 
     def endpoints(self) -> set[tuple[str, str]]:
         verbs = set(self.methods) | ({"HEAD"} if "GET" in self.methods else set())
@@ -144,7 +173,7 @@ class TopicSpec:
     topic: str
     path: str
     handler: Callable[..., Any]
-    inject: Inject
+    receives: Receives
     match: str | None = None
     priority: int = 0
     dead_letter_topic: str | None = None
@@ -161,7 +190,7 @@ class BindingSpec:
     name: str
     path: str
     handler: Callable[..., Any]
-    inject: Inject
+    receives: Receives
 
     def endpoints(self) -> set[tuple[str, str]]:
         return {("POST", self.path), ("OPTIONS", self.path)}
@@ -205,20 +234,24 @@ class _Scaffold:
         verbs = tuple(dict.fromkeys(m.upper() for m in methods))
         if not verbs:
             raise ValueError("methods must name at least one HTTP verb")
-        self._register(
-            MethodSpec(name, _path(name), verbs, handler, _injection(handler, allow_event=False))
-        )
+        receives = _receives(handler, allow_event=False, namespace=caller_namespace())
+        self._register(MethodSpec(name, _path(name), verbs, handler, receives))
 
-    def method(self, name: str | None = None, *, methods: Iterable[str] = ("POST",)) -> Callable[[F], F]:
-        """Decorator form of `add_method`; `name` defaults to the function's name."""
-        _no_bare_decorator(name, "method")
+    @overload
+    def method(self, name: F, /) -> F: ...
+    @overload
+    def method(self, name: str | None = None, /, *, methods: Iterable[str] = ("POST",)) -> Callable[[F], F]: ...
+
+    def method(self, name: str | F | None = None, /, *, methods: Iterable[str] = ("POST",)) -> F | Callable[[F], F]:
+        """Decorator form of `add_method`: ``@app.method``, ``@app.method()`` or
+        ``@app.method("name", methods=["GET"])``; `name` defaults to the function's name."""
         verbs = (methods,) if isinstance(methods, str) else tuple(methods)
 
         def decorator(func: F) -> F:
-            self.add_method(_func_name(func) if name is None else name, func, methods=verbs)
+            self.add_method(_func_name(func) if name is None or callable(name) else name, func, methods=verbs)
             return func
 
-        return decorator
+        return decorator(name) if callable(name) else decorator
 
     # -- pub/sub ------------------------------------------------------------------------
 
@@ -258,7 +291,7 @@ class _Scaffold:
             topic=topic,
             path=_path(route),
             handler=handler,
-            inject=_injection(handler, allow_event=True),
+            receives=_receives(handler, allow_event=True, namespace=caller_namespace()),
             match=match,
             priority=priority,
             dead_letter_topic=dead_letter_topic,
@@ -303,7 +336,8 @@ class _Scaffold:
         if not name:
             raise ValueError("binding name must be non-empty")
         path = _path(name if route is None else route)
-        self._register(BindingSpec(name, path, handler, _injection(handler, allow_event=False)))
+        receives = _receives(handler, allow_event=False, namespace=caller_namespace())
+        self._register(BindingSpec(name, path, handler, receives))
 
     def binding(self, name: str, *, route: str | None = None) -> Callable[[F], F]:
         """Decorator form of `add_binding`."""
@@ -323,46 +357,71 @@ class Router(_Scaffold):
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 _VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-# Fallback when annotations cannot be evaluated (e.g. names local to a function).
-_BY_NAME: dict[str, type] = {"Request": Request, "bytes": bytes, "CloudEvent": CloudEvent}
 
 
-def _injection(handler: Callable[..., Any], *, allow_event: bool) -> Inject:
-    """Decide what the handler's argument receives; fail now rather than per request."""
+def _receives(handler: Callable[..., Any], *, allow_event: bool, namespace: Mapping[str, Any]) -> Receives:
+    """Decide what the handler's parameters receive; fail now rather than per request."""
     if not callable(handler):
         raise TypeError(f"handler must be callable, got {handler!r}")
-    params = list(inspect.signature(handler).parameters.values())
-    first = next((p for p in params if p.kind in _POSITIONAL), None)
-    for p in params:
-        if p is not first and p.kind not in _VARIADIC and p.default is p.empty:
-            raise TypeError(
-                f"handler {_func_name(handler)!r} may take at most one argument without a default; "
-                f"{p.name!r} has none"
-            )
-    if first is None:
-        return Inject.NOTHING
-    annotation = _annotation(handler, first)
+    where = f"handler {_func_name(handler)!r}"
+    annotated = _annotations(handler, namespace)
+    params: list[tuple[str, bool, bool]] = []
+    payload: tuple[inspect.Parameter, Any] | None = None
+    for index, (p, annotation) in enumerate(annotated):
+        if p.kind in _VARIADIC:
+            continue
+        # Positionally while no parameter before it is skipped (the plain call, and positional-only ones).
+        positional = p.kind in _POSITIONAL and index == len(params)
+        if _is_client(annotation):
+            params.append((p.name, positional, False))
+        elif payload is None and p.kind in _POSITIONAL:
+            payload = (p, annotation)
+            params.append((p.name, positional, True))
+        elif p.default is p.empty:
+            raise TypeError(f"{where} may take at most one argument without a default; {p.name!r} has none")
+    if payload is None:
+        return Receives(Inject.NOTHING, None, tuple(params))
+    param, annotation = payload
     if isinstance(annotation, type):
         if issubclass(annotation, Request):
-            return Inject.REQUEST
+            return Receives(Inject.REQUEST, None, tuple(params))
         if issubclass(annotation, bytes):
-            return Inject.BYTES
+            return Receives(Inject.BYTES, None, tuple(params))
         if issubclass(annotation, CloudEvent):
             if not allow_event:
-                raise TypeError("only topic handlers can take a CloudEvent")
-            return Inject.EVENT
-    return Inject.JSON
+                raise TypeError(f"{where}: only topic handlers can take a CloudEvent")
+            return Receives(Inject.EVENT, None, tuple(params))
+    if annotation is inspect.Parameter.empty:
+        return Receives(Inject.JSON, None, tuple(params))
+    decode = decoder(annotation, where=f"{where} (parameter {param.name!r})", namespace=namespace)
+    return Receives(Inject.JSON, decode, tuple(params))
 
 
-def _annotation(handler: Callable[..., Any], param: inspect.Parameter) -> Any:
-    try:
-        hints = typing.get_type_hints(handler)
-    except Exception:  # noqa: BLE001 - unresolvable names etc.: fall back to the text
-        hints = {}
-    annotation = hints.get(param.name, param.annotation)
-    if isinstance(annotation, str):
-        annotation = _BY_NAME.get(annotation.rpartition(".")[2].strip(), annotation)
-    return annotation
+def _annotations(handler: Callable[..., Any], namespace: Mapping[str, Any]) -> list[tuple[inspect.Parameter, Any]]:
+    """Each parameter with its annotation evaluated (names local to the registering scope too)."""
+    params = list(inspect.signature(handler).parameters.values())
+    target = handler if inspect.isroutine(handler) else type(handler).__call__
+    module_globals: dict[str, Any] = dict(getattr(inspect.unwrap(target), "__globals__", {}))
+    local_names = dict(namespace)
+    result = []
+    for p in params:
+        annotation = p.annotation
+        if isinstance(annotation, str):
+            try:
+                annotation = eval(annotation, module_globals, local_names)  # noqa: S307 - annotations
+            except Exception:  # noqa: BLE001 - the names the framework knows, else left as text:
+                # refused below if the payload needs it, ignored for a parameter with a default
+                annotation = _known_names().get(annotation.rpartition(".")[2].strip(), annotation)
+        result.append((p, annotation))
+    return result
+
+
+def _known_names() -> dict[str, type]:
+    return {"Request": Request, "bytes": bytes, "CloudEvent": CloudEvent, "Client": Client}
+
+
+def _is_client(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, Client)
 
 
 def _check_conflicts(existing: list[Registration], new: Registration) -> None:
@@ -396,8 +455,3 @@ def _slug(text: str) -> str:
 
 def _func_name(func: Callable[..., Any]) -> str:
     return str(getattr(func, "__name__", type(func).__name__))
-
-
-def _no_bare_decorator(name: object, what: str) -> None:
-    if callable(name):
-        raise TypeError(f"use @app.{what}() with parentheses")

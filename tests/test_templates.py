@@ -125,8 +125,9 @@ def test_service_combination_installs_and_passes_its_tests(
     for name in ("Dockerfile", "README.md", "Makefile", "pyproject.toml", "tests/test_app.py"):
         assert (project / name).is_file(), name
     readme = (project / "README.md").read_text()
-    assert "tandem run --app-id orders --app-port 8000 --resources-path components -- " \
-           "python -m uvicorn app:app --port 8000" in readme
+    assert "tandem run --app-id orders --app-port 8000 --resources-path components -- python app.py" in readme
+    assert app.rstrip().endswith("app.run()  # uvicorn on $APP_PORT (set by `tandem run --app-port`), 127.0.0.1")
+    assert "Client.from_env" not in app  # handlers take the app's one client
     _install_and_test(project, tmp_path)
 
 

@@ -10,10 +10,7 @@ Amounts are whole cents.
 """
 from __future__ import annotations
 
-import os
 from typing import Any
-
-import uvicorn
 
 from tandem import Actor, App, actor_method
 
@@ -70,4 +67,4 @@ def _positive(cents: Any) -> int:
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(os.environ.get("APP_PORT", 6004)), access_log=False)
+    app.run()  # on $APP_PORT, set by `tandem run --app-port`

@@ -11,27 +11,28 @@ for another (Kafka in, S3 out …) and this code stays the same.
 from __future__ import annotations
 
 import itertools
-import os
 
-import uvicorn
 from starlette.requests import Request
 
 from tandem import App, Client
 
 app = App(app_id="cron-job")
-client = Client.from_env()  # DAPR_HTTP_PORT comes from `tandem run`
 ticks = itertools.count(1)
 
 
 @app.binding("tick")
-async def on_tick(request: Request) -> None:
-    """One tick: Dapr's cron binding sends no body, only the ``readTimeUTC`` and ``timeZone`` headers."""
+async def on_tick(request: Request, sidecar: Client) -> None:
+    """One tick: Dapr's cron binding sends no body, only the ``readTimeUTC`` and ``timeZone`` headers.
+
+    `sidecar` is the app's one client (from ``DAPR_HTTP_PORT``, set by `tandem run`), opened
+    when the app starts and closed when it stops.
+    """
     n = next(ticks)
     report = {"tick": n, "readTimeUTC": request.headers.get("readTimeUTC"), "app": "cron-job"}
-    result = await client.invoke_binding("reports", "create", report, {"fileName": f"tick-{n:04d}.json"})
+    result = await sidecar.invoke_binding("reports", "create", report, {"fileName": f"tick-{n:04d}.json"})
     # Returning (a 2xx) tells the sidecar the event was handled; raising answers 500.
     print(f"tick {n}: wrote {result.json()['fileName']}", flush=True)
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(os.environ.get("APP_PORT", 6003)), access_log=False)
+    app.run()  # on $APP_PORT, set by `tandem run --app-port`

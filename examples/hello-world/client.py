@@ -14,7 +14,8 @@ import json
 import sys
 from typing import Any
 
-from tandem import Client, SidecarError, SidecarResponse
+from tandem import Client, SidecarError
+from tandem.client import SidecarResponse
 
 
 class Failed(Exception):

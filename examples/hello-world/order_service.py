@@ -5,14 +5,16 @@
 Other apps reach it by invocation through their own sidecar (``POST neworder``,
 ``GET order``); it keeps the latest order with the state API of its own sidecar
 (store ``statestore``, key ``order``), so the order outlives the process.
+
+The body is typed: ``NewOrder`` is a dataclass, so a body that does not fit
+(``{"data": {"orderId": "one"}}``) is answered 400 with the field at fault before the
+handler runs. The ``sidecar`` parameter receives the app's one client.
 """
 from __future__ import annotations
 
-import os
+from dataclasses import asdict, dataclass
 from typing import Any
 
-import uvicorn
-from starlette.exceptions import HTTPException
 from tandem import App, Client
 
 STORE = "statestore"
@@ -20,25 +22,31 @@ STORE = "statestore"
 app = App(app_id="order")
 
 
+@dataclass
+class Order:
+    orderId: int  # noqa: N815 - the field name of Dapr's hello-world
+
+
+@dataclass
+class NewOrder:
+    """Dapr's hello-world body, ``{"data": {"orderId": N}}``."""
+
+    data: Order
+
+
 @app.method("neworder", methods=["POST"])
-async def neworder(body: Any) -> None:
-    """Store the order of Dapr's hello-world body, ``{"data": {"orderId": N}}``."""
-    order = body.get("data") if isinstance(body, dict) else None
-    if not isinstance(order, dict) or "orderId" not in order:
-        raise HTTPException(400, 'expected a JSON body like {"data": {"orderId": 1}}')
-    # A client per call keeps the example short; a busy service would share one.
-    async with Client.from_env() as sidecar:
-        await sidecar.save_state(STORE, "order", order)
-    print(f"Got a new order! Order ID: {order['orderId']}", flush=True)
+async def neworder(body: NewOrder, sidecar: Client) -> None:
+    """Store the new order."""
+    await sidecar.save_state(STORE, "order", asdict(body.data))
+    print(f"Got a new order! Order ID: {body.data.orderId}", flush=True)
 
 
 @app.method("order", methods=["GET"])
-async def order() -> Any:
+async def order(sidecar: Client) -> Any:
     """The stored order (204, no body, when there is none yet)."""
-    async with Client.from_env() as sidecar:
-        stored = await sidecar.get_state(STORE, "order")
+    stored = await sidecar.get_state(STORE, "order")
     return stored.json() if stored else None
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(os.environ.get("APP_PORT", 3000)), access_log=False)
+    app.run()  # on $APP_PORT, set by `tandem run --app-port`

@@ -9,9 +9,6 @@ the sidecar deliver it again later.
 """
 from __future__ import annotations
 
-import os
-
-import uvicorn
 from tandem import App, CloudEvent, Drop
 
 app = App(app_id="subscriber")
@@ -28,4 +25,4 @@ async def on_order(event: CloudEvent) -> None:
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(os.environ.get("APP_PORT", 6001)), access_log=False)
+    app.run()  # on $APP_PORT, set by `tandem run --app-port`

@@ -28,8 +28,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.types import Message, Send
 
+from ..payloads import Decode, PayloadError, caller_namespace, decoder
 from .actor import Actor, CancelReminder, callback_target, method_table
 from .calls import REENTRANCY_HEADER, reentrancy_id
 from .config import ActorConfig, config_document
@@ -49,6 +49,17 @@ class _ActorType:
     cls: type[Actor]
     methods: dict[str, str]
     config: ActorConfig
+    #: attribute name → parameter name → decoder, for every actor method (typed payloads)
+    decoders: dict[str, dict[str, Decode]] = field(default_factory=dict)
+    namespace: dict[str, Any] = field(default_factory=dict)
+
+    def decoders_of(self, attr: str) -> dict[str, Decode]:
+        """The decoders of `attr`; a timer callback that is no actor method gets them on first use."""
+        found = self.decoders.get(attr)
+        if found is None:
+            found = self.decoders[attr] = _param_decoders(getattr(self.cls, attr), self.namespace,
+                                                         f"{self.cls.__name__}.{attr}")
+        return found
 
 
 @dataclass(eq=False)
@@ -84,10 +95,12 @@ class _StateSaveFailed(Exception):
 class ActorHost:
     """Actor types hosted by one app, and their activations (``app.actors``)."""
 
-    def __init__(self, config: ActorConfig | None = None) -> None:
+    def __init__(self, config: ActorConfig | None = None, *,
+                 client: Callable[[], Client] | None = None) -> None:
         self.config = config or ActorConfig()
         self._types: dict[str, _ActorType] = {}
         self._activations: dict[tuple[str, str], _Activation] = {}
+        self._source = client
         self._client: Client | None = None
         self._owns_client = False
 
@@ -101,7 +114,10 @@ class ActorHost:
         if name in self._types:
             raise ValueError(f"actor type {name!r} is already registered")
         overrides = (config or ActorConfig()).merged(ActorConfig(**settings) if settings else None)
-        self._types[name] = _ActorType(actor_class, method_table(actor_class), overrides)
+        methods, namespace = method_table(actor_class), caller_namespace()
+        decoders = {attr: _param_decoders(getattr(actor_class, attr), namespace, f"{actor_class.__name__}.{attr}")
+                    for attr in methods.values()}
+        self._types[name] = _ActorType(actor_class, methods, overrides, decoders, namespace)
 
     @property
     def entities(self) -> list[str]:
@@ -116,8 +132,11 @@ class ActorHost:
 
     @property
     def client(self) -> Client:
-        """The sidecar client given to actors; made from the environment on first use."""
+        """The sidecar client given to actors: one set with `use_client`, else the app's
+        (``App.client``), else one made from the environment on first use."""
         if self._client is None:
+            if self._source is not None:
+                return self._source()
             from ..client import Client
 
             self._client, self._owns_client = Client.from_env(), True
@@ -133,16 +152,6 @@ class ActorHost:
         if owned and client is not None:
             self._client, self._owns_client = None, False
             await client.aclose()
-
-    def lifespan_send(self, send: Send) -> Send:
-        """Wrap a lifespan `send` so the host's client is closed as the server shuts down."""
-
-        async def wrapped(message: Message) -> None:
-            if str(message.get("type", "")).startswith("lifespan.shutdown"):
-                await self.aclose()
-            await send(message)
-
-        return wrapped
 
     # -- activations --------------------------------------------------------------------
 
@@ -224,7 +233,7 @@ class ActorHost:
         where = f"actor method {kind.cls.actor_type}.{method}"
         try:
             present, value = _json_body(await request.body())
-            args, kwargs = _arguments(getattr(kind.cls, attr), present, value, where)
+            args, kwargs = _arguments(getattr(kind.cls, attr), present, value, where, kind.decoders_of(attr))
         except _BadRequest as exc:
             return _error(400, "ERR_MALFORMED_REQUEST", str(exc))
 
@@ -248,9 +257,13 @@ class ActorHost:
             if attr is None:
                 return _error(404, "ERR_ACTOR_METHOD_NOT_FOUND",
                               f"actor type {kind.cls.actor_type!r} has no method {callback!r} for {where}")
-            args, kwargs = _arguments(getattr(kind.cls, attr), "data" in doc, doc.get("data"), where)
+            args, kwargs = _arguments(getattr(kind.cls, attr), "data" in doc, doc.get("data"), where,
+                                      kind.decoders_of(attr))
         except _BadRequest as exc:
             return _error(400, "ERR_MALFORMED_REQUEST", str(exc))
+        except TypeError as exc:  # a plain method as callback, with an annotation no payload can fit
+            logger.error("%s cannot be called: %s", where, exc)
+            return _error(500, "ERR_ACTOR_METHOD", str(exc))
 
         async def work(actor: Actor) -> Any:
             return await _cancellable(_call(getattr(actor, attr), *args, **kwargs))
@@ -367,9 +380,10 @@ _SINGLE = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KE
            inspect.Parameter.KEYWORD_ONLY)
 
 
-def _arguments(func: Callable[..., Any], present: bool, value: Any, where: str) -> tuple[tuple[Any, ...],
-                                                                                           dict[str, Any]]:
-    """Map the decoded body onto the parameters of `func` (a plain function: ``self`` first)."""
+def _arguments(func: Callable[..., Any], present: bool, value: Any, where: str,
+               decoders: dict[str, Decode]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Map the decoded body onto the parameters of `func` (a plain function: ``self`` first),
+    each converted to its annotated type."""
     signature = inspect.signature(func)
     params = list(signature.parameters.values())[1:]
     args: tuple[Any, ...] = ()
@@ -390,10 +404,38 @@ def _arguments(func: Callable[..., Any], present: bool, value: Any, where: str) 
         else:
             args = (value,)
     try:
-        signature.bind(None, *args, **kwargs)
+        bound = signature.bind(None, *args, **kwargs)
     except TypeError as exc:
         raise _BadRequest(f"bad arguments for {where}: {exc}") from None
-    return args, kwargs
+    kinds = signature.parameters
+    for name, given in list(bound.arguments.items())[1:]:
+        decode = decoders.get(name)
+        if decode is None:
+            continue
+        try:
+            if kinds[name].kind is inspect.Parameter.VAR_POSITIONAL:
+                bound.arguments[name] = tuple(decode(v) for v in given)
+            elif kinds[name].kind is inspect.Parameter.VAR_KEYWORD:
+                bound.arguments[name] = {k: decode(v) for k, v in given.items()}
+            else:
+                bound.arguments[name] = decode(given)
+        except PayloadError as exc:
+            raise _BadRequest(f"the payload does not fit {where}: parameter {name!r}: {exc}") from None
+    return bound.args[1:], bound.kwargs
+
+
+def _param_decoders(func: Callable[..., Any], namespace: dict[str, Any], where: str) -> dict[str, Decode]:
+    """A decoder for each annotated parameter of an actor method; `TypeError` for one that cannot be honoured."""
+    try:
+        signature = inspect.signature(func, eval_str=True, locals=namespace)
+    except Exception as exc:  # noqa: BLE001 - a name not visible where the actor was registered
+        raise TypeError(f"actor method {where}: its annotations cannot be resolved ({exc})") from None
+    decoders: dict[str, Decode] = {}
+    for p in list(signature.parameters.values())[1:]:
+        if p.annotation is not p.empty:
+            decoders[p.name] = decoder(p.annotation, where=f"actor method {where} (parameter {p.name!r})",
+                                       namespace=namespace)
+    return decoders
 
 
 def _text(value: Any) -> str | None:

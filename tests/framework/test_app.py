@@ -253,10 +253,23 @@ def test_handler_signature_is_checked_at_registration() -> None:
     app.add_method("ok", with_default)
 
 
-def test_bare_decorator_is_rejected() -> None:
+@pytest.mark.anyio
+async def test_method_decorator_works_without_parentheses() -> None:
     app = App()
-    with pytest.raises(TypeError, match="parentheses"):
-        app.method(lambda: None)  # type: ignore[arg-type]
+
+    @app.method
+    async def ping() -> str:
+        return "pong"
+
+    @app.method
+    def echo(body: dict[str, int]) -> dict[str, int]:
+        return body
+
+    assert await ping() == "pong"  # returned unchanged
+    assert [(s.name, s.methods) for s in app.registrations] == [("ping", ("POST",)), ("echo", ("POST",))]
+    async with client_for(app) as http:
+        assert (await http.post("/ping")).text == "pong"
+        assert (await http.post("/echo", json={"a": 1})).json() == {"a": 1}
 
 
 def test_duplicate_and_reserved_routes_are_rejected() -> None:
@@ -285,7 +298,8 @@ def test_app_client_reads_environment_when_called(monkeypatch: pytest.MonkeyPatc
     app = App(app_id="orders")
     monkeypatch.setenv("DAPR_HTTP_PORT", "4711")
     monkeypatch.delenv("DAPR_HTTP_ENDPOINT", raising=False)
-    assert app.client().base_url == "http://127.0.0.1:4711"
+    assert app.client.base_url == "http://127.0.0.1:4711"  # read on first use, not at App()
+    assert app.client is app.client  # one client per app
     assert app.app_id == "orders"
 
 

@@ -12,15 +12,8 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from aiohttp import test_utils, web
-from tandem import (
-    BulkPublishEntry,
-    BulkPublishFailure,
-    Client,
-    SidecarError,
-    SidecarUnavailable,
-    StateItem,
-    TransactionOperation,
-)
+from tandem import Client, SidecarError, SidecarUnavailable
+from tandem.client import BulkPublishEntry, BulkPublishFailure, StateItem, TransactionOperation
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import test_utils, web
 
-from tandem import BindingResult, Client, SidecarError
+from tandem import Client, SidecarError
+from tandem.client import BindingResult
 
 pytestmark = pytest.mark.anyio
 

@@ -7,12 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from tandem import (
-    Client,
-    SidecarError,
-    StateItem,
-    TransactionOperation,
-)
+from tandem import Client, SidecarError
+from tandem.client import StateItem, TransactionOperation
 
 pytestmark = pytest.mark.e2e
 

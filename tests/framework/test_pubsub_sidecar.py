@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from support import Sidecar, free_port, http, read_json_lines
-from tandem import BulkPublishEntry, Client, SidecarError
+from tandem import Client, SidecarError
+from tandem.client import BulkPublishEntry
 
 pytestmark = pytest.mark.e2e
 

@@ -1,11 +1,15 @@
 """{{ cookiecutter.project_name }}: a Tandem service (app id ``{{ cookiecutter.app_id }}``).
 
 Run it beside its sidecar with ``make run`` (the command is in README.md). The sidecar
-calls the handlers below{% if cookiecutter.with_actor == "yes" %} and hosts the actor{% endif %}; the app reaches the sidecar's API through `tandem.Client`.
+calls the handlers below{% if cookiecutter.with_actor == "yes" %} and hosts the actor{% endif %}; the app reaches the sidecar's API through its one
+`tandem.Client`, which a handler gets by taking a parameter annotated `Client`.
 """
 from __future__ import annotations
 
 import logging
+{%- if cookiecutter.with_method == "yes" %}
+from dataclasses import dataclass
+{%- endif %}
 from typing import Any
 
 from tandem import {% if cookiecutter.with_actor == "yes" %}Actor, {% endif %}App{% if cookiecutter.with_method == "yes" %}, Client{% endif %}{% if cookiecutter.with_actor == "yes" %}, actor_method{% endif %}
@@ -28,16 +32,22 @@ seen: list[dict[str, Any]] = []
 {%- if cookiecutter.with_method == "yes" %}
 
 
+@dataclass
+class Greeting:
+    """The body of ``POST /greet``; one that does not fit is answered 400 before `greet` runs."""
+
+    name: str = "world"
+
+
 @app.method("greet")
-async def greet(body: dict[str, Any] | None) -> dict[str, Any]:
+async def greet(greeting: Greeting | None, client: Client) -> dict[str, Any]:
     """``POST /greet {"name": ...}``: count the greetings of each name in the state store."""
-    name = str((body or {}).get("name", "world"))
+    name = (greeting or Greeting()).name
     key = f"greetings-{name}"
-    async with Client.from_env() as client:
-        previous = await client.get_state(STATE_STORE, key)
-        count = (previous.json() if previous else 0) + 1
-        # The ETag makes a concurrent greeting of the same name fail instead of being lost.
-        await client.save_state(STATE_STORE, key, count, etag=previous.etag if previous else None)
+    previous = await client.get_state(STATE_STORE, key)
+    count = (previous.json() if previous else 0) + 1
+    # The ETag makes a concurrent greeting of the same name fail instead of being lost.
+    await client.save_state(STATE_STORE, key, count, etag=previous.etag if previous else None)
     return {"greeting": f"Hello, {name}!", "count": count}
 {%- endif %}
 {%- if cookiecutter.with_topic == "yes" %}
@@ -79,3 +89,7 @@ class Counter(Actor):
     async def current(self) -> int:
         return int(await self.state.get("value", 0))
 {%- endif %}
+
+
+if __name__ == "__main__":
+    app.run()  # uvicorn on $APP_PORT (set by `tandem run --app-port`), 127.0.0.1

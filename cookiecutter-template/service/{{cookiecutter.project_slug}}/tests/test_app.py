@@ -70,6 +70,13 @@ async def test_greet_counts_in_the_state_store(running: RunningService) -> None:
         assert second.json()["count"] == 2
         stored = await client.get_state(service.STATE_STORE, f"greetings-{name}")
     assert stored is not None and stored.json() == 2
+
+
+async def test_a_greeting_that_does_not_fit_is_refused(running: RunningService) -> None:
+    async with running.client() as client:
+        reply = await client.invoke(service.APP_ID, "greet", {"name": 5})
+    assert reply.status == 400 and reply.json()["errorCode"] == "ERR_MALFORMED_REQUEST"
+    assert "field 'name': expected str" in reply.json()["message"]
 {%- endif %}
 {%- if cookiecutter.with_topic == "yes" %}
 
