@@ -93,7 +93,8 @@ class Runtime:
         self.extended: dict[str, str] = {}
         self.outbound_ready = False
         self.app_ready = False
-        self.app_started = asyncio.Event()
+        #: Connecting to the app and starting the blocks on it; done once every block started.
+        self.app_connection: asyncio.Task[None] | None = None
         if channel is None and config.app_port:
             channel = AppChannel(config.app_channel_address, config.app_port, config.app_api_token)
         self.app = AppConnector(config.app_id, channel)
@@ -202,7 +203,7 @@ class Runtime:
                 raise StartupError(str(exc)) from None
         self.outbound_ready = True
         if self.app.channel is not None:
-            self._spawn(self._connect_app())
+            self.app_connection = self._spawn(self._connect_app())
 
     async def _connect_app(self) -> None:
         await self.app.wait_until_reachable()
@@ -210,7 +211,6 @@ class Runtime:
         log.info("app is reachable on port %s", self.config.app_port)
         for block in self.blocks:
             await block.start(self.app)
-        self.app_started.set()
 
     def _hand_to_blocks(self, component: LoadedComponent) -> None:
         """Every block taking the component's contract gets it; the metadata API lists what they use of it."""
@@ -265,10 +265,11 @@ class Runtime:
         await self.resolver.register(SelfRegistration(
             self.config.app_id, self.config.namespace, address, http_port, os.getpid()))
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.ensure_future(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     def on_shutdown_request(self, callback: Callable[[], None]) -> None:
         self._shutdown = callback
