@@ -163,4 +163,4 @@ class _Lifespan:
             raise RuntimeError(f"the app's {event} failed: {answer.get('message', '')}")
         if answer["type"] == "lifespan.unsupported" and event == "lifespan.startup":
             log.debug("the app has no lifespan: %s", answer.get("message"))
-        return answer["type"] == f"{event}.complete"
+        return bool(answer["type"] == f"{event}.complete")

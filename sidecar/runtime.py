@@ -81,6 +81,9 @@ def _runtime_version() -> str:
 class Runtime:
     """One sidecar's components and building blocks."""
 
+    #: Built by :meth:`load`, once the Configuration (secret scopes, features) is read.
+    blocks: Blocks
+
     def __init__(self, config: RuntimeConfig, registry: ComponentRegistry | None = None, *,
                  channel: AppChannel | None = None) -> None:
         """``channel``: the app channel to use instead of one to ``--app-port`` (the in-process test sidecar)."""
@@ -192,10 +195,9 @@ class Runtime:
         for component in init_order(list(self.components)):
             if await self._init(component):
                 self._hand_to_blocks(component)
-        await self._init_resolver()
+        resolver = await self._init_resolver()
         self._session = new_session()
-        self._invoker = Invoker(self.config.app_id, self.config.namespace, self.resolver, self.app.channel,
-                                self._session)
+        self._invoker = Invoker(self.config.app_id, self.config.namespace, resolver, self.app.channel, self._session)
         for block in self.blocks:
             try:
                 await block.open(self.app)
@@ -241,7 +243,8 @@ class Runtime:
         except (MetadataError, ValueError) as exc:
             problem, reason = f"{spec.source}: component {spec.name!r} ({spec.type}): {exc}", "metadata"
         except Exception as exc:  # a driver's own failure (server down, timeout …)
-            problem, reason = f"{spec.source}: component {spec.name!r} ({spec.type}) failed to initialise: {exc!r}", "init"
+            problem = f"{spec.source}: component {spec.name!r} ({spec.type}) failed to initialise: {exc!r}"
+            reason = "init"
         else:
             return True
         if not spec.ignore_errors:
@@ -251,12 +254,13 @@ class Runtime:
         self.components.remove(component)
         return False
 
-    async def _init_resolver(self) -> None:
+    async def _init_resolver(self) -> NameResolver:
         assert self.resolver is not None and self._resolver_metadata is not None
         try:
             await self.resolver.init(self._resolver_metadata)
         except (MetadataError, ValueError) as exc:
             raise StartupError(f"name resolution ({self._resolver_metadata.type}): {exc}") from None
+        return self.resolver
 
     async def announce(self, address: Address, http_port: int) -> None:
         """Register with name resolution once the internal port serves."""

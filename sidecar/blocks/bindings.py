@@ -38,9 +38,9 @@ from ..components.bindings import (
     OutputBinding,
 )
 from ..errors import DaprError
-from .base import Block, LoadedComponent
 from ..observability import Observability
 from ..observability.tracing import CONSUMER
+from .base import Block, LoadedComponent
 
 if TYPE_CHECKING:
     from ..app_config import AppConnector

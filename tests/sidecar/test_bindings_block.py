@@ -160,8 +160,10 @@ def test_directions_are_a_case_insensitive_comma_list() -> None:
 
 def test_direction_decides_which_sides_are_used() -> None:
     block = BindingsBlock("app")
-    both, out_only = LoadedComponent(meta("both"), Both()), LoadedComponent(meta("out-only", direction="output"), Both())
-    in_only, source = LoadedComponent(meta("in-only", direction="input"), Both()), LoadedComponent(meta("source"), Source())
+    both = LoadedComponent(meta("both"), Both())
+    out_only = LoadedComponent(meta("out-only", direction="output"), Both())
+    in_only = LoadedComponent(meta("in-only", direction="input"), Both())
+    source = LoadedComponent(meta("source"), Source())
     for component in (both, out_only, in_only, source):
         block.add(component)
     assert block.capabilities(both) == {"INPUT_BINDING", "OUTPUT_BINDING"}
