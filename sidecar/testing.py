@@ -105,6 +105,8 @@ class InProcessSidecar:
         self._runtime.load()
         await self._runtime.start()
         self._api = build_api(self._runtime)
+        # One host: every actor is placed here, so nothing is ever forwarded to this address.
+        self._runtime.blocks.actors.serve_at("127.0.0.1:0")
         if self._runtime.app_connection is not None:
             await asyncio.shield(self._runtime.app_connection)  # raises what kept a block from starting
 

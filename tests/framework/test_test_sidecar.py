@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tandem import App, Client, CloudEvent
+from tandem import Actor, App, Client, CloudEvent, actor_method
 from tandem.testing import TestSidecar, await_for
 
 pytestmark = pytest.mark.anyio
@@ -51,3 +51,20 @@ async def test_the_environment_points_at_the_sidecar_only_while_it_runs(monkeypa
     async with TestSidecar(app) as sidecar:
         assert os.environ["DAPR_HTTP_ENDPOINT"] == sidecar.url
     assert os.environ["DAPR_HTTP_ENDPOINT"] == "http://elsewhere:1"
+
+
+async def test_the_apps_actors_are_hosted_and_keep_their_state_between_calls() -> None:
+    app = App()
+
+    @app.actor
+    class Counter(Actor):
+        @actor_method
+        async def add(self, n: int) -> int:
+            total = int(await self.state.get("total", 0)) + n
+            await self.state.set("total", total)
+            return total
+
+    async with TestSidecar(app) as sidecar, sidecar.client() as client:
+        assert await client.actor("Counter", "c1").add(2) == 2
+        assert await client.actor("Counter", "c1").add(3) == 5
+        assert await client.actor("Counter", "c2").add(1) == 1
