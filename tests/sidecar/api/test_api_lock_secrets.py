@@ -17,7 +17,8 @@ async def test_a_lock_is_held_by_one_owner_until_it_unlocks() -> None:
     lock = {"resourceId": "r", "lockOwner": "a", "expiryInSeconds": 60}
     async with InProcessSidecar(components={"locks": "lock.in-memory"}) as sidecar, sidecar.http() as http:
         assert (await http.post("/v1.0-alpha1/lock/locks", json=lock)).json() == {"success": True}
-        assert (await http.post("/v1.0-alpha1/lock/locks", json={**lock, "lockOwner": "b"})).json() == {"success": False}
+        taken = await http.post("/v1.0-alpha1/lock/locks", json={**lock, "lockOwner": "b"})
+        assert taken.json() == {"success": False}
         unlocked = await http.post("/v1.0-alpha1/unlock/locks", json={"resourceId": "r", "lockOwner": "a"})
         assert unlocked.json() == {"status": 0}
 
