@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -68,3 +70,10 @@ async def test_the_apps_actors_are_hosted_and_keep_their_state_between_calls() -
         assert await client.actor("Counter", "c1").add(2) == 2
         assert await client.actor("Counter", "c1").add(3) == 5
         assert await client.actor("Counter", "c2").add(1) == 1
+
+
+def test_importing_tandem_testing_does_not_import_the_sidecar() -> None:
+    """`TestSidecar` is imported on first use: an app's tests that never use it load no sidecar code."""
+    code = ("import sys, tandem.testing; assert not [m for m in sys.modules if m.startswith('tandem.sidecar')]; "
+            "tandem.testing.TestSidecar; assert 'tandem.sidecar.testing' in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
