@@ -8,6 +8,9 @@ loaded automatically once ``tandem`` is installed) wraps it as the ``tandem_app`
 fixture, and wraps :func:`tandem.sidecar.conformance.open_component` as
 ``tandem_component``.
 
+`TestSidecar` runs an app and its sidecar in the test's own process and event loop
+instead (in-memory components, no processes; :mod:`tandem.sidecar.testing`).
+
 `wait_for` / `await_for` poll until something is true (a delivered message …);
 `free_port` finds an unused TCP port. The conformance suites are re-exported
 here (imported on first use, as they need pytest and anyio).
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
     from .sidecar.conformance.lock import LockStoreConformance
     from .sidecar.conformance.pubsub import PubSubConformance
     from .sidecar.conformance.state import StateStoreConformance
+    from .sidecar.testing import TestSidecar
 
 __all__ = [
     "InputBindingConformance",
@@ -48,6 +52,7 @@ __all__ = [
     "RunningService",
     "ServiceHarness",
     "StateStoreConformance",
+    "TestSidecar",
     "await_for",
     "free_port",
     "wait_for",
@@ -66,11 +71,12 @@ _CONFORMANCE = {
     "LockStoreConformance": "tandem.sidecar.conformance.lock",
     "OutputBindingConformance": "tandem.sidecar.conformance.bindings",
     "InputBindingConformance": "tandem.sidecar.conformance.bindings",
+    "TestSidecar": "tandem.sidecar.testing",
 }
 
 
 def __getattr__(name: str) -> Any:
-    """The conformance suites, imported lazily (they need pytest and anyio)."""
+    """The conformance suites (they need pytest and anyio) and `TestSidecar` (the sidecar), imported lazily."""
     module = _CONFORMANCE.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

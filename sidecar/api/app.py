@@ -32,11 +32,11 @@ def build_api(runtime: Runtime) -> ASGIApp:
         *health.routes(runtime),
         *metadata.routes(runtime),
         *shutdown.routes(runtime),
-        *state.routes(runtime.state),
-        *pubsub.routes(runtime.publish),
-        *lock.routes(runtime.locks),
-        *bindings.routes(runtime.bindings),
-        *secrets.routes(runtime.secrets),
+        *state.routes(runtime.blocks.state),
+        *pubsub.routes(runtime.blocks.pubsub.publisher),
+        *lock.routes(runtime.blocks.locks),
+        *bindings.routes(runtime.blocks.bindings),
+        *secrets.routes(runtime.blocks.secrets),
     ]
     if runtime.actors is not None:
         routes += actors.routes(runtime.actors)

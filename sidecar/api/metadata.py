@@ -31,31 +31,27 @@ def routes(runtime: Runtime) -> list[Route]:
 
 
 def describe(runtime: Runtime) -> dict[str, Any]:
-    """The metadata document; never empty (``id`` and ``runtimeVersion`` always present)."""
+    """The metadata document; never empty (``id`` and ``runtimeVersion`` always present).
+
+    The runtime's own keys, each component with what its blocks use of it, then
+    what each block adds (subscriptions, actors …).
+    """
     config = runtime.config
     doc: dict[str, Any] = {
         "id": config.app_id,
         "runtimeVersion": runtime.version,
         "enabledFeatures": sorted(k for k, v in runtime.configuration.features.items() if v),
         "components": [
-            {"name": c.spec.name, "type": c.spec.type, "version": c.spec.version,
+            {"name": c.metadata.name, "type": c.metadata.type, "version": c.metadata.version,
              "capabilities": sorted(c.capabilities)}
             for c in runtime.components
         ],
-        "subscriptions": [s.describe() for s in runtime.subscriptions.active] if runtime.subscriptions else [],
+        "subscriptions": [],
         "extended": {"daprRuntimeVersion": runtime.version, **runtime.extended},
         "plugins": [{"name": n, "distribution": d} for n, d in sorted(runtime.plugins.items())],
     }
-    if runtime.actors is not None:
-        active = runtime.actors.metadata()
-        doc["actors"] = active
-        placement = runtime.actors.runtime.placement
-        doc["actorRuntime"] = {
-            "runtimeStatus": "RUNNING",
-            "activeActors": active,
-            "hostReady": bool(runtime.actors.runtime.hosted) and placement.hosting,
-            "placement": "placement: connected" if placement.connected else "placement: disconnected",
-        }
+    for block in runtime.blocks:
+        doc.update(block.describe())
     if config.app_port:
         doc["appConnectionProperties"] = {
             "port": config.app_port,

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..blocks.publish import BulkEntry, PublishBlock, events_error
+from ..blocks.pubsub import BulkEntry, Publisher, events_error
 from ..cloudevents import (
     is_binary_content_type,
     is_cloudevent_content_type,
@@ -31,7 +31,7 @@ __all__ = ["routes"]
 _METHODS = ["POST", "PUT"]
 
 
-def routes(block: PublishBlock) -> list[Route]:
+def routes(block: Publisher) -> list[Route]:
     async def publish(request: Request) -> Response:
         pubsub, topic = _names(request)
         metadata = query_metadata(request)

@@ -22,6 +22,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -39,6 +40,10 @@ from ..components.bindings import (
 from ..errors import DaprError
 from ..observability import Observability
 from ..observability.tracing import CONSUMER
+from .base import Block, LoadedComponent
+
+if TYPE_CHECKING:
+    from ..app_config import AppConnector
 
 __all__ = ["BindingsBlock", "EventRejected", "OutputBindingError", "directions"]
 
@@ -80,8 +85,10 @@ class _Input:
     failing: bool = False
 
 
-class BindingsBlock:
+class BindingsBlock(Block):
     """Every binding component of one sidecar, by name."""
+
+    contracts = (InputBinding, OutputBinding)
 
     def __init__(self, app_id: str, observability: Observability | None = None) -> None:
         self.app_id = app_id
@@ -93,8 +100,9 @@ class BindingsBlock:
         self._started = False
         self._closed = False
 
-    def add(self, metadata: ComponentMetadata, driver: InputBinding | OutputBinding) -> None:
+    def add(self, component: LoadedComponent) -> None:
         """Register an initialised driver under its sides allowed by ``direction`` (both when absent)."""
+        metadata, driver = component.metadata, component.driver
         sides = directions(metadata)
         wants_input = sides is None or "input" in sides
         wants_output = sides is None or "output" in sides
@@ -116,8 +124,9 @@ class BindingsBlock:
     def names(self) -> list[str]:
         return sorted(set(self._outputs) | set(self._inputs))
 
-    def capabilities(self, name: str) -> frozenset[str]:
-        """What the metadata API lists for ``name``: only the sides actually in use."""
+    def capabilities(self, component: LoadedComponent) -> frozenset[str]:
+        """What the metadata API lists for a binding: only the sides actually in use."""
+        name = component.name
         found = set()
         if name in self._inputs:
             found.add(BindingFeature.INPUT_BINDING.value)
@@ -172,6 +181,10 @@ class BindingsBlock:
         metrics.input_binding_latencies.observe((time.perf_counter() - start) * 1000.0, *labels)
 
     # -- input ----------------------------------------------------------------------------
+
+    async def start(self, app: AppConnector) -> None:
+        if app.channel is not None:
+            await self.start_inputs(app.channel)
 
     async def start_inputs(self, channel: AppChannel) -> None:
         """Offer each input binding to the app and start the ones it takes (call once, app reachable)."""

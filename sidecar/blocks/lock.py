@@ -3,18 +3,22 @@ from __future__ import annotations
 
 from ..components.lock import LockError, LockStore, TryLockRequest, UnlockRequest, UnlockStatus
 from ..errors import DaprError
+from .base import Block, LoadedComponent
 
 __all__ = ["LockBlock"]
 
 
-class LockBlock:
+class LockBlock(Block):
     """All lock stores of one sidecar, by component name."""
+
+    contracts = (LockStore,)
 
     def __init__(self) -> None:
         self._stores: dict[str, LockStore] = {}
 
-    def add(self, name: str, driver: LockStore) -> None:
-        self._stores[name] = driver
+    def add(self, component: LoadedComponent) -> None:
+        assert isinstance(component.driver, LockStore)
+        self._stores[component.name] = component.driver
 
     def store(self, name: str) -> LockStore:
         found = self._stores.get(name)

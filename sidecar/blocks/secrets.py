@@ -18,6 +18,7 @@ from typing import Any
 from ..components.model import ComponentError
 from ..components.secretstores import SecretStore, SecretStoreError
 from ..errors import DaprError
+from .base import Block, LoadedComponent
 
 __all__ = ["SecretScope", "SecretsBlock", "parse_scopes"]
 
@@ -71,8 +72,10 @@ def parse_scopes(configuration_spec: Mapping[str, Any], source: str = "") -> dic
     return scopes
 
 
-class SecretsBlock:
+class SecretsBlock(Block):
     """All secret stores of one sidecar, by component name, behind the Configuration's scopes."""
+
+    contracts = (SecretStore,)
 
     def __init__(self, app_id: str, configuration_spec: Mapping[str, Any] | None = None, *,
                  source: str = "") -> None:
@@ -80,8 +83,9 @@ class SecretsBlock:
         self._scopes = parse_scopes(configuration_spec or {}, source)
         self._stores: dict[str, SecretStore] = {}
 
-    def add(self, name: str, driver: SecretStore) -> None:
-        self._stores[name] = driver
+    def add(self, component: LoadedComponent) -> None:
+        assert isinstance(component.driver, SecretStore)
+        self._stores[component.name] = component.driver
 
     def names(self) -> list[str]:
         return list(self._stores)

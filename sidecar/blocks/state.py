@@ -26,6 +26,7 @@ from ..components.state import (
     TransactionOp,
 )
 from ..errors import DaprError
+from .base import Block, LoadedComponent
 
 __all__ = ["StateBlock", "KEY_SEPARATOR", "key_prefix"]
 
@@ -76,17 +77,27 @@ class _Store:
         return key.split(KEY_SEPARATOR, 1)[1] if self.prefix and KEY_SEPARATOR in key else key
 
 
-class StateBlock:
+class StateBlock(Block):
     """All state stores of one sidecar, by component name."""
+
+    contracts = (StateStore,)
 
     def __init__(self, app_id: str) -> None:
         self._app_id = app_id
         self._stores: dict[str, _Store] = {}
 
-    def add(self, metadata: ComponentMetadata, driver: StateStore) -> None:
-        self._stores[metadata.name] = _Store(
-            metadata.name, driver, key_prefix(metadata), driver.features()
-        )
+    def add(self, component: LoadedComponent) -> None:
+        """MetadataError when the store's ``keyPrefix`` cannot be used."""
+        driver, metadata = component.driver, component.metadata
+        assert isinstance(driver, StateStore)
+        self._stores[metadata.name] = _Store(metadata.name, driver, key_prefix(metadata), driver.features())
+
+    def capabilities(self, component: LoadedComponent) -> frozenset[str]:
+        """The driver's features, plus ``ACTOR`` for a store that could hold actor state (ETags and transactions)."""
+        caps = set(component.driver.features())
+        if {StateFeature.ETAG.value, StateFeature.TRANSACTIONAL.value} <= caps:
+            caps.add(StateFeature.ACTOR.value)
+        return frozenset(caps)
 
     def names(self) -> list[str]:
         return list(self._stores)

@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tandem.sidecar.blocks.base import LoadedComponent
 from tandem.sidecar.blocks.bindings import BindingsBlock, EventRejected, OutputBindingError, directions
 from tandem.sidecar.channel import AppChannel, AppResponse
 from tandem.sidecar.components.base import ComponentMetadata
@@ -112,7 +113,7 @@ class App(AppChannel):
 
 async def test_output_call_reaches_the_driver_and_returns_its_answer() -> None:
     block, store = BindingsBlock("app"), Store()
-    block.add(meta("store"), store)
+    block.add(LoadedComponent(meta("store"), store))
     data, metadata = await block.invoke_output("store", "get", b'"hi"', {"k": "v"})
     assert (data, metadata) == (b'"hi"', {"echo": "yes"})
     assert store.requests == [InvokeRequest("get", b'"hi"', {"k": "v"})]
@@ -128,7 +129,7 @@ async def test_output_call_reaches_the_driver_and_returns_its_answer() -> None:
 ])
 async def test_output_errors_are_daprs(name: str, operation: str, message: str) -> None:
     block, store = BindingsBlock("app"), Store()
-    block.add(meta("store"), store)
+    block.add(LoadedComponent(meta("store"), store))
     with pytest.raises(OutputBindingError) as caught:
         await block.invoke_output(name, operation, b"null", {})
     assert (caught.value.status, caught.value.code, caught.value.message) == (500, "ERR_INVOKE_OUTPUT_BINDING", message)
@@ -137,7 +138,7 @@ async def test_output_errors_are_daprs(name: str, operation: str, message: str) 
 
 async def test_driver_failures_keep_their_response_metadata() -> None:
     block = BindingsBlock("app")
-    block.add(meta("store"), Store())
+    block.add(LoadedComponent(meta("store"), Store()))
     with pytest.raises(OutputBindingError) as failed:
         await block.invoke_output("store", "fail", b"null", {})
     assert failed.value.message == "error invoking output binding store: the far side said no"
@@ -159,21 +160,23 @@ def test_directions_are_a_case_insensitive_comma_list() -> None:
 
 def test_direction_decides_which_sides_are_used() -> None:
     block = BindingsBlock("app")
-    block.add(meta("both"), Both())
-    block.add(meta("out-only", direction="output"), Both())
-    block.add(meta("in-only", direction="input"), Both())
-    block.add(meta("source"), Source())
-    assert block.capabilities("both") == {"INPUT_BINDING", "OUTPUT_BINDING"}
-    assert block.capabilities("out-only") == {"OUTPUT_BINDING"}
-    assert block.capabilities("in-only") == {"INPUT_BINDING"}
-    assert block.capabilities("source") == {"INPUT_BINDING"}
+    both = LoadedComponent(meta("both"), Both())
+    out_only = LoadedComponent(meta("out-only", direction="output"), Both())
+    in_only = LoadedComponent(meta("in-only", direction="input"), Both())
+    source = LoadedComponent(meta("source"), Source())
+    for component in (both, out_only, in_only, source):
+        block.add(component)
+    assert block.capabilities(both) == {"INPUT_BINDING", "OUTPUT_BINDING"}
+    assert block.capabilities(out_only) == {"OUTPUT_BINDING"}
+    assert block.capabilities(in_only) == {"INPUT_BINDING"}
+    assert block.capabilities(source) == {"INPUT_BINDING"}
     assert block.names() == ["both", "in-only", "out-only", "source"]
     assert Both().features() == {"INPUT_BINDING", "OUTPUT_BINDING"}
 
 
 async def test_an_input_only_binding_is_not_an_output() -> None:
     block = BindingsBlock("app")
-    block.add(meta("in-only", direction="input"), Both())
+    block.add(LoadedComponent(meta("in-only", direction="input"), Both()))
     with pytest.raises(OutputBindingError, match="couldn't find output binding in-only"):
         await block.invoke_output("in-only", "get", b"null", {})
 
@@ -183,7 +186,7 @@ async def test_an_input_only_binding_is_not_an_output() -> None:
 
 async def test_probe_then_events_to_the_route_with_metadata_as_headers() -> None:
     block, source, app = BindingsBlock("app"), Source(), App()
-    block.add(meta("tick", route="/jobs/tick"), source)
+    block.add(LoadedComponent(meta("tick", route="/jobs/tick"), source))
     await block.start_inputs(app)
     assert app.calls == [("OPTIONS", "/jobs/tick", {"content-type": "application/json"}, None)]
     assert block.reading() == ["tick"]
@@ -199,7 +202,7 @@ async def test_probe_then_events_to_the_route_with_metadata_as_headers() -> None
 
 async def test_route_defaults_to_the_component_name() -> None:
     block, app = BindingsBlock("app"), App()
-    block.add(meta("tick"), Source())
+    block.add(LoadedComponent(meta("tick"), Source()))
     await block.start_inputs(app)
     assert app.calls[0][:2] == ("OPTIONS", "/tick")
 
@@ -207,21 +210,21 @@ async def test_route_defaults_to_the_component_name() -> None:
 @pytest.mark.parametrize(("answer", "taken"), [(200, True), (204, True), (405, True), (404, False), (500, False)])
 async def test_probe_answer_decides(answer: int, taken: bool) -> None:
     block, source = BindingsBlock("app"), Source()
-    block.add(meta("tick"), source)
+    block.add(LoadedComponent(meta("tick"), source))
     await block.start_inputs(App({"/tick": answer}))
     assert (source.handler is not None, block.reading()) == (taken, ["tick"] if taken else [])
 
 
 async def test_explicit_input_direction_skips_the_probe() -> None:
     block, source, app = BindingsBlock("app"), Source(), App({"/tick": 404})
-    block.add(meta("tick", direction="input"), source)
+    block.add(LoadedComponent(meta("tick", direction="input"), source))
     await block.start_inputs(app)
     assert app.calls == [] and source.handler is not None
 
 
 async def test_an_output_only_direction_never_reads() -> None:
     block, both, app = BindingsBlock("app"), Both(), App()
-    block.add(meta("both", direction="output"), both)
+    block.add(LoadedComponent(meta("both", direction="output"), both))
     await block.start_inputs(app)
     assert app.calls == [] and both.handler is None
 
@@ -230,9 +233,9 @@ async def test_refused_and_unreachable_probes_are_logged_once(caplog: pytest.Log
     caplog.set_level(logging.DEBUG, logger="tandem.sidecar.bindings")
     block = BindingsBlock("app")
     refused, unreachable, fine = Source(), Source(), Source()
-    block.add(meta("refused"), refused)
-    block.add(meta("unreachable"), unreachable)
-    block.add(meta("fine"), fine)
+    block.add(LoadedComponent(meta("refused"), refused))
+    block.add(LoadedComponent(meta("unreachable"), unreachable))
+    block.add(LoadedComponent(meta("fine"), fine))
     await block.start_inputs(App({"/refused": 404, "/unreachable": aiohttp.ClientConnectionError("refused")}))
     assert (refused.handler, unreachable.handler) == (None, None)
     assert fine.handler is not None  # one bad binding does not stop the others
@@ -247,7 +250,7 @@ async def test_refused_and_unreachable_probes_are_logged_once(caplog: pytest.Log
 async def test_a_failed_event_raises_into_the_driver_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="tandem.sidecar.bindings")
     block, source, app = BindingsBlock("app"), Source(), App(event_status=500)
-    block.add(meta("tick", direction="input"), source)
+    block.add(LoadedComponent(meta("tick", direction="input"), source))
     await block.start_inputs(app)
     for _ in range(3):
         with pytest.raises(EventRejected, match="the app answered 500"):
@@ -264,7 +267,7 @@ async def test_a_failed_event_raises_into_the_driver_and_warns_once(caplog: pyte
 
 async def test_event_metadata_cannot_override_reserved_headers() -> None:
     block, source, app = BindingsBlock("app"), Source(), App()
-    block.add(meta("tick", direction="input"), source)
+    block.add(LoadedComponent(meta("tick", direction="input"), source))
     await block.start_inputs(app)
     extra: dict[str, Any] = {"Content-Type": "text/evil", "dapr-api-token": "x", "bad header": "v", "ok": "a\nb"}
     await source.push(b"{}", **extra)
@@ -275,7 +278,7 @@ async def test_event_metadata_cannot_override_reserved_headers() -> None:
 
 async def test_close_stops_the_readers_and_refuses_late_events() -> None:
     block, source = BindingsBlock("app"), Source()
-    block.add(meta("tick"), source)
+    block.add(LoadedComponent(meta("tick"), source))
     await block.start_inputs(App())
     await block.close()
     assert source.stopped == 1 and block.reading() == []

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from tandem.sidecar.api import bindings as api
 from tandem.sidecar.api.responses import error_response
+from tandem.sidecar.blocks.base import LoadedComponent
 from tandem.sidecar.blocks.bindings import BindingsBlock
 from tandem.sidecar.components.base import ComponentMetadata
 from tandem.sidecar.components.bindings import BindingError, InvokeRequest, InvokeResponse, OutputBinding
@@ -49,7 +50,7 @@ class Recorder(OutputBinding):
 async def client() -> Any:
     recorder = Recorder()
     block = BindingsBlock("app")
-    block.add(ComponentMetadata("out", "bindings.fake"), recorder)
+    block.add(LoadedComponent(ComponentMetadata("out", "bindings.fake"), recorder))
 
     async def dapr_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DaprError)

@@ -9,7 +9,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from tandem.sidecar.blocks.publish import BulkEntry, PublishBlock, broker_topic
+from tandem.sidecar.blocks.base import LoadedComponent
+from tandem.sidecar.blocks.pubsub import BulkEntry, Publisher, PubSubBlock, broker_topic
 from tandem.sidecar.components.base import ComponentMetadata
 from tandem.sidecar.components.pubsub import (
     BulkPublishEntry,
@@ -63,12 +64,12 @@ class RecordingPubSub(PubSub):
 
 
 def block_with(driver: PubSub | None = None, *, app_id: str = "publisher", namespace: str | None = None,
-               **props: str) -> tuple[PublishBlock, RecordingPubSub]:
+               **props: str) -> tuple[Publisher, RecordingPubSub]:
     recording = driver if isinstance(driver, RecordingPubSub) else RecordingPubSub()
-    block = PublishBlock(app_id, namespace)
-    block.add(ComponentMetadata(name="pubsub", type="pubsub.test", properties=props, app_id=app_id,
-                                namespace=namespace), recording)
-    return block, recording
+    block = PubSubBlock(app_id, namespace)
+    block.add(LoadedComponent(ComponentMetadata(name="pubsub", type="pubsub.test", properties=props, app_id=app_id,
+                                                namespace=namespace), recording))
+    return block.publisher, recording
 
 
 def event_of(request: PublishRequest) -> dict[str, Any]:
@@ -148,7 +149,7 @@ async def test_cloudevent_overrides_reach_the_envelope() -> None:
     assert (event["id"], event["type"]) == ("fixed", "T")
 
 
-async def errors_of(block: PublishBlock, pubsub: str, topic: str, body: bytes = b"x",
+async def errors_of(block: Publisher, pubsub: str, topic: str, body: bytes = b"x",
                     content_type: str | None = "text/plain", **metadata: str) -> DaprError:
     with pytest.raises(DaprError) as caught:
         await block.publish(pubsub, topic, body, content_type, metadata, TRACE)
@@ -168,7 +169,7 @@ async def test_name_errors(pubsub: str, topic: str, status: int, code: str, reas
 
 
 async def test_unknown_pubsub_is_404_even_with_no_component_at_all() -> None:
-    error = await errors_of(PublishBlock("app", None), "pubsub", "t")
+    error = await errors_of(PubSubBlock("app", None).publisher, "pubsub", "t")
     assert (error.status, error.code) == (404, "ERR_PUBSUB_NOT_FOUND")
     assert error.message == "pubsub pubsub is not found"
 

@@ -5,6 +5,7 @@ from collections.abc import Mapping
 
 import pytest
 
+from tandem.sidecar.blocks.base import LoadedComponent
 from tandem.sidecar.blocks.secrets import SecretsBlock, SecretScope, parse_scopes
 from tandem.sidecar.components.base import ComponentMetadata
 from tandem.sidecar.components.model import ComponentError
@@ -47,10 +48,14 @@ class DictStore(SecretStore):
 SECRETS = {name: {name: f"value of {name}"} for name in ("s1", "s2", "s3")} | {"empty": {}}
 
 
+def secret_store(name: str, driver: SecretStore) -> LoadedComponent:
+    return LoadedComponent(ComponentMetadata(name, "secretstores.test"), driver)
+
+
 def block_with(*scopes: dict[str, object]) -> SecretsBlock:
     block = SecretsBlock("app", {"secrets": {"scopes": list(scopes)}}, source="config.yaml")
-    block.add("store", DictStore(SECRETS))
-    block.add("other", DictStore(SECRETS))
+    block.add(secret_store("store", DictStore(SECRETS)))
+    block.add(secret_store("other", DictStore(SECRETS)))
     return block
 
 
@@ -117,7 +122,7 @@ async def test_missing_secret_and_store_failures_are_500_secret_get() -> None:
         await block.get("store", "broken", {})
     assert caught.value.code == "ERR_SECRET_GET"
     failing = SecretsBlock("app")
-    failing.add("store", DictStore(SECRETS, fail_bulk=True))
+    failing.add(secret_store("store", DictStore(SECRETS, fail_bulk=True)))
     with pytest.raises(DaprError) as caught:
         await failing.bulk("store", {})
     assert (caught.value.status, caught.value.code, caught.value.message) == (
@@ -127,7 +132,7 @@ async def test_missing_secret_and_store_failures_are_500_secret_get() -> None:
 async def test_metadata_reaches_the_store_and_empty_data_stays_empty() -> None:
     block = SecretsBlock("app")
     store = DictStore(SECRETS)
-    block.add("store", store)
+    block.add(secret_store("store", store))
     assert await block.get("store", "empty", {"version": "2"}) == {}
     assert store.seen == [{"version": "2"}]
     assert block.names() == ["store"] and dict(block.stores) == {"store": store}

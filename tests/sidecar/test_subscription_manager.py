@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tandem.sidecar.blocks.delivery import PubSubComponent, SubscriptionManager
-from tandem.sidecar.blocks.subscriptions import from_app
+from tandem.sidecar.blocks.pubsub import PubSubComponent, SubscriptionManager
+from tandem.sidecar.blocks.pubsub.subscriptions import from_app
 from tandem.sidecar.channel import AppChannel
 from tandem.sidecar.components.base import ComponentMetadata
 from tandem.sidecar.components.pubsub import MessageHandler, SubscribeRequest, Subscription

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from tandem.sidecar.blocks.routing import compile_rule, select_path
-from tandem.sidecar.blocks.subscriptions import SubscriptionError, from_app, from_documents
+from tandem.sidecar.blocks.pubsub.routing import compile_rule, select_path
+from tandem.sidecar.blocks.pubsub.subscriptions import SubscriptionError, from_app, from_documents
 
 
 def test_the_route_form() -> None:

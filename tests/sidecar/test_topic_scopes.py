@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from tandem.sidecar.blocks.topic_scopes import TopicScopes
+from tandem.sidecar.blocks.pubsub.topic_scopes import TopicScopes
 from tandem.sidecar.components.base import ComponentMetadata
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tandem.sidecar.blocks.base import LoadedComponent
 from tandem.sidecar.blocks.state import StateBlock
 from tandem.sidecar.components.base import ComponentMetadata
 from tandem.sidecar.components.state import GetRequest, SetRequest, StateError, StateFeature, StateStore
@@ -302,7 +303,7 @@ class _Broken(MemoryStateStore):
 async def block_with(driver: StateStore, **props: str) -> StateBlock:
     block = StateBlock("app")
     await driver.init(meta("state.in-memory", cleanupInterval="0", **props))
-    block.add(meta("state.in-memory", **props), driver)
+    block.add(LoadedComponent(meta("state.in-memory", **props), driver))
     return block
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ..components.base import ComponentMetadata
+from ...components.base import ComponentMetadata
 
 __all__ = ["TopicScopes"]
 

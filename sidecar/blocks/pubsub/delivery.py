@@ -1,4 +1,4 @@
-"""Deliver subscribed messages to the app and act on its answer (spec §3.3).
+"""Delivery, the other side of the pub/sub block: subscribed messages to the app, its answer acted on (spec §3.3).
 
 One driver subscription per :class:`SubscriptionSpec`. For each message: the
 CloudEvent is read (or synthesised for ``rawPayload``), expired ones are not
@@ -24,23 +24,21 @@ import logging
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
-from .. import cloudevents
-from ..channel import AppChannel
-from ..components.base import ComponentMetadata
-from ..components.pubsub import Message, PublishRequest, PubSub, SubscribeRequest, Subscription
-from ..observability import Observability
-from ..observability.tracing import CONSUMER
+from ... import cloudevents
+from ...channel import AppChannel
+from ...components.pubsub import Message, PublishRequest, SubscribeRequest, Subscription
+from ...observability import Observability
+from ...observability.tracing import CONSUMER
+from .component import PubSubComponent
 from .publish import broker_topic
 from .routing import select_path
 from .subscriptions import SubscriptionSpec
-from .topic_scopes import TopicScopes
 
-__all__ = ["DeliveryFailed", "PubSubComponent", "SubscriptionManager"]
+__all__ = ["DeliveryFailed", "SubscriptionManager"]
 
 log = logging.getLogger("tandem.sidecar.pubsub")
 
@@ -50,16 +48,6 @@ _SKIPPED_HEADERS = frozenset({"content-length", "content-type", "host", "transfe
 
 class DeliveryFailed(Exception):
     """Raised into the driver so that it delivers the message again."""
-
-
-@dataclass(frozen=True)
-class PubSubComponent:
-    metadata: ComponentMetadata
-    driver: PubSub
-
-    @property
-    def consumer_group(self) -> str:
-        return (self.metadata.get("consumerID") or "").strip() or self.metadata.app_id
 
 
 class SubscriptionManager:
@@ -84,7 +72,7 @@ class SubscriptionManager:
             if component is None:
                 log.error("subscription to %s/%s: no pub/sub component named %r", spec.pubsub, spec.topic, spec.pubsub)
                 continue
-            if not TopicScopes.from_metadata(component.metadata).can_subscribe(self.app_id, spec.topic):
+            if not component.scopes.can_subscribe(self.app_id, spec.topic):
                 log.error("subscription to %s/%s: not allowed for app %r by the component's scopes",
                           spec.pubsub, spec.topic, self.app_id)
                 continue

@@ -1,4 +1,4 @@
-"""The publish side of pub/sub: component lookup, scopes, the envelope, error mapping (spec §3.1).
+"""Publishing, one side of the pub/sub block: component lookup, scopes, the envelope, errors (spec §3.1).
 
 Routes hand it the raw body and the request metadata; it checks the names,
 builds the CloudEvent (or keeps the raw payload), applies the component's
@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
-from .. import cloudevents
-from ..components.base import ComponentMetadata
-from ..components.pubsub import (
+from ... import cloudevents
+from ...components.base import ComponentMetadata
+from ...components.pubsub import (
     BulkPublishEntry,
     BulkPublishFailure,
     PublishRequest,
@@ -22,13 +22,14 @@ from ..components.pubsub import (
     PubSubError,
     PubSubFeature,
 )
-from ..errors import DaprError
-from ..observability import Observability
-from ..observability.tracing import PRODUCER
-from ..tracecontext import child_traceparent
+from ...errors import DaprError
+from ...observability import Observability
+from ...observability.tracing import PRODUCER
+from ...tracecontext import child_traceparent
+from .component import PubSubComponent
 from .topic_scopes import TopicScopes
 
-__all__ = ["BulkEntry", "PublishBlock", "broker_topic", "events_error", "is_namespace_scoped", "raw_payload"]
+__all__ = ["BulkEntry", "Publisher", "broker_topic", "events_error", "is_namespace_scoped", "raw_payload"]
 
 _GO_BOOLS = {"1": True, "t": True, "T": True, "TRUE": True, "true": True, "True": True,
              "0": False, "f": False, "F": False, "FALSE": False, "false": False, "False": False}
@@ -64,27 +65,15 @@ class BulkEntry:
     metadata: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class _Component:
-    name: str
-    driver: PubSub
-    metadata: ComponentMetadata
-    scopes: TopicScopes
-    features: frozenset[str]
+class Publisher:
+    """Publishes to the block's pub/sub components (held by the block, shared with delivery)."""
 
-
-class PublishBlock:
-    """Every pub/sub component of one sidecar, by name, for publishing."""
-
-    def __init__(self, app_id: str, namespace: str | None, observability: Observability | None = None) -> None:
+    def __init__(self, app_id: str, namespace: str | None, components: Mapping[str, PubSubComponent],
+                 observability: Observability | None = None) -> None:
         self._app_id = app_id
         self._namespace = namespace
-        self._components: dict[str, _Component] = {}
+        self._components = components
         self._observability = observability or Observability(app_id, namespace)
-
-    def add(self, metadata: ComponentMetadata, driver: PubSub) -> None:
-        self._components[metadata.name] = _Component(
-            metadata.name, driver, metadata, TopicScopes.from_metadata(metadata), frozenset(driver.features()))
 
     @property
     def app_id(self) -> str:
@@ -177,7 +166,7 @@ class PublishBlock:
             self._count(pubsub, topic, False, start, len(failed))
         return failed
 
-    def _component(self, name: str, metadata: Mapping[str, str]) -> _Component:
+    def _component(self, name: str, metadata: Mapping[str, str]) -> PubSubComponent:
         if not name:
             raise DaprError(404, "ERR_PUBSUB_EMPTY", "pubsub name is empty",
                             reason="DAPR_PUBSUB_NAME_EMPTY", metadata=dict(metadata))
@@ -187,7 +176,7 @@ class PublishBlock:
                             reason="DAPR_PUBSUB_NOT_FOUND", metadata=dict(metadata))
         return found
 
-    def _validate(self, pubsub: str, topic: str, metadata: Mapping[str, str]) -> tuple[_Component, bool]:
+    def _validate(self, pubsub: str, topic: str, metadata: Mapping[str, str]) -> tuple[PubSubComponent, bool]:
         """Dapr's order: pubsub name, component, topic, then the ``rawPayload`` flag."""
         component = self._component(pubsub, metadata)
         if not topic:
@@ -199,7 +188,7 @@ class PublishBlock:
             raise DaprError(400, "ERR_PUBSUB_REQUEST_METADATA", f"failed deserializing metadata. Error: {exc}",
                             reason="DAPR_PUBSUB_METADATA_DESERIALIZATION", metadata=dict(metadata)) from None
 
-    def _request(self, component: _Component, topic: str, body: bytes, content_type: str | None,
+    def _request(self, component: PubSubComponent, topic: str, body: bytes, content_type: str | None,
                  metadata: Mapping[str, str], raw: bool, traceparent: str, tracestate: str) -> PublishRequest:
         target = broker_topic(component.metadata, self._namespace, topic)
         if raw:
@@ -207,7 +196,7 @@ class PublishBlock:
         event = self._envelope(component, topic, body, content_type, metadata, traceparent, tracestate)
         return PublishRequest(target, cloudevents.encode(event), dict(metadata), cloudevents.CLOUDEVENT_CONTENT_TYPE)
 
-    def _envelope(self, component: _Component, topic: str, body: bytes, content_type: str | None,
+    def _envelope(self, component: PubSubComponent, topic: str, body: bytes, content_type: str | None,
                   metadata: Mapping[str, str], traceparent: str, tracestate: str) -> dict[str, Any]:
         try:
             event = cloudevents.build_envelope(
@@ -222,7 +211,7 @@ class PublishBlock:
             cloudevents.set_expiration(event, ttl)
         return event
 
-    def _check_scope(self, component: _Component, topic: str) -> None:
+    def _check_scope(self, component: PubSubComponent, topic: str) -> None:
         if not component.scopes.can_publish(self._app_id, topic):
             message = f"topic {topic} is not allowed for app id {self._app_id}"
             raise DaprError(403, "ERR_PUBSUB_FORBIDDEN", message, reason="DAPR_PUBSUB_FORBIDDEN",
