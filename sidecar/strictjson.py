@@ -1,7 +1,7 @@
 """Read request JSON the way every part of the sidecar can keep it: one parser for every route.
 
-Python's ``json`` accepts more than JSON: ``NaN`` and ``±Infinity`` (served
-back later as invalid JSON), lone UTF-16 surrogates such as ``"\\ud800"``
+Python's ``json`` accepts more than JSON: ``NaN`` and ``±Infinity``, and
+reads ``1e400`` as infinity (each served back later as invalid JSON), lone UTF-16 surrogates such as ``"\\ud800"``
 (which no UTF-8 store can encode), and nesting as deep as the interpreter's
 stack (a ``RecursionError`` wherever the value is walked again). Each is
 refused here, at the door, with a :class:`InvalidJson` saying what was wrong,
@@ -11,6 +11,7 @@ re-encoded everywhere.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -36,6 +37,13 @@ def _constant(name: str) -> Any:
     raise InvalidJson(f"invalid character {name[0]!r} looking for beginning of value ({name} is not JSON)")
 
 
+def _float64(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: Python reads inf, which would be written back as Infinity
+        raise InvalidJson(f"json: cannot unmarshal number {text} into Go value of type float64")
+    return value
+
+
 def loads(body: bytes | str, *, number: Callable[[str], Any] | None = None,
           lone_surrogates: bool = False) -> Any:
     """``body`` as JSON; :class:`InvalidJson` (a ``ValueError``) when it is not, or not storable.
@@ -44,7 +52,7 @@ def loads(body: bytes | str, *, number: Callable[[str], Any] | None = None,
     lets them through, for a caller that replaces them itself as Go does.
     """
     try:
-        value = json.loads(body, parse_constant=_constant, parse_int=number, parse_float=number)
+        value = json.loads(body, parse_constant=_constant, parse_int=number, parse_float=number or _float64)
     except InvalidJson:
         raise
     except RecursionError:

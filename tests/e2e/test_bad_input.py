@@ -97,6 +97,14 @@ def test_nan_and_infinity_are_refused_on_every_json_route(world: World, method: 
 
 
 @pytest.mark.parametrize("store", STORES)
+@pytest.mark.parametrize("number", [b"1e400", b"-1e999"])
+def test_numbers_beyond_float64_are_refused_not_stored_as_infinity(world: World, store: str, number: bytes) -> None:
+    message = _malformed(world.call("POST", f"/v1.0/state/{store}", b'[{"key": "big", "value": ' + number + b"}]"))
+    assert "cannot unmarshal number" in message
+    assert world.call("GET", f"/v1.0/state/{store}/big") == (204, None)
+
+
+@pytest.mark.parametrize("store", STORES)
 def test_nothing_is_stored_for_a_refused_nan(world: World, store: str) -> None:
     assert world.call("POST", f"/v1.0/state/{store}", b'[{"key": "nan", "value": NaN}]')[0] == 400
     assert world.call("GET", f"/v1.0/state/{store}/nan") == (204, None)

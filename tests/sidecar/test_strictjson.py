@@ -15,6 +15,12 @@ def test_nan_and_infinity_are_not_json(body: bytes) -> None:
         strictjson.loads(body)
 
 
+@pytest.mark.parametrize("body", [b"1e400", b"[-1e999]", b'{"v": 123e456789}'])
+def test_numbers_beyond_float64_are_refused_as_go_refuses_them(body: bytes) -> None:
+    with pytest.raises(InvalidJson, match="cannot unmarshal number"):
+        strictjson.loads(body)
+
+
 @pytest.mark.parametrize("body", [b'"\\ud800"', b'["a", "x\\udfffy"]', b'{"\\udc00": 1}', b'{"k": {"v": ["\\uD83D"]}}',
                                   b'"\\ude00\\ud83d"'])
 def test_lone_surrogates_are_refused_in_keys_and_values(body: bytes) -> None:
