@@ -101,8 +101,14 @@ def _parse(body: bytes) -> tuple[Any, dict[str, str], str]:
         if value is not None and not isinstance(value, str):
             raise _malformed(f"json: cannot unmarshal {_go_kind(value)} into Go struct field "
                              "OutputBindingRequest.metadata of type string")
-    data = fields.get("data")
-    return data, {k: v or "" for k, v in (metadata or {}).items()}, operation or ""
+    data = fields.get("data")  # its lone surrogates are replaced when it is marshalled again
+    return (data, {_go_text(k): _go_text(v or "") for k, v in (metadata or {}).items()},
+            _go_text(operation or ""))
+
+
+def _go_text(text: str) -> str:
+    """A decoded string as Go holds it: each lone surrogate replaced with U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def _go_kind(value: Any) -> str:
