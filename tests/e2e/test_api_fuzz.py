@@ -226,7 +226,7 @@ class World:
 
 def _listening(url: str) -> bool:
     try:
-        return http("GET", url, timeout=1)[0] == 200
+        return bool(http("GET", url, timeout=1)[0] == 200)
     except OSError:
         return False
 
@@ -271,13 +271,15 @@ def _write_sentinels(world: World) -> dict[str, Any]:
         assert http_json("POST", f"{url}/v1.0/state/{store}", items)[0] == 204
         written.update({f"{store}/{item['key']}": item["value"] for item in items})
     assert http_json("POST", f"{url}/v1.0-alpha1/lock/lock",
-                     {"resourceId": SENTINEL, "lockOwner": "keeper", "expiryInSeconds": 3600}) == (200, {"success": True})
+                     {"resourceId": SENTINEL, "lockOwner": "keeper", "expiryInSeconds": 3600}) \
+        == (200, {"success": True})
     assert http_json("PUT", f"{url}/v1.0/actors/Fuzz/keeper/method/increment", 7)[0] == 200
     return written
 
 
 def _check_reply(call: Call, status: int, headers: dict[str, str], body: bytes) -> None:
-    where = f"{call.method} {call.path[:200]!r} body={call.body[:200]!r} headers={call.headers} -> {status} {body[:300]!r}"
+    where = (f"{call.method} {call.path[:200]!r} body={call.body[:200]!r} headers={call.headers} "
+             f"-> {status} {body[:300]!r}")
     if call.reaches_app:
         assert not (status == 500 and b'"errorCode":"ERROR"' in body.replace(b" ", b"")), where
         return
@@ -334,7 +336,8 @@ SEEDS = [
     Call("save", "POST", "/v1.0/state/sq", b'[{"key": "seed-big", "value": 1e400}]', _JSON),
     Call("save", "PUT", "/v1.0/state/mem", b'[{"key": "seed-surrogate", "value": "\\ud800"}]', _JSON),
     Call("save", "POST", "/v1.0/state/sq", b'[{"key": "\\udfff", "value": 1}]', _JSON),
-    Call("save", "POST", "/v1.0/state/mem", b'[{"key": "seed-deep", "value": ' + b"[" * 900 + b"]" * 900 + b"}]", _JSON),
+    Call("save", "POST", "/v1.0/state/mem", b'[{"key": "seed-deep", "value": ' + b"[" * 900 + b"]" * 900 + b"}]",
+         _JSON),
     Call("transaction", "POST", "/v1.0/state/sq/transaction",
          b'{"operations": [{"operation": "upsert", "request": {"key": "seed-t", "value": "\\ud800"}}]}', _JSON),
     Call("publish", "POST", "/v1.0/publish/pubsub/seed", b'{"text": "\\udc00"}', _JSON),

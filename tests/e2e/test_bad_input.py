@@ -59,7 +59,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 def _answers(url: str) -> bool:
     try:
-        return http("GET", url, timeout=1)[0] == 200
+        return bool(http("GET", url, timeout=1)[0] == 200)
     except OSError:
         return False
 
@@ -79,10 +79,12 @@ JSON_ROUTES = [
     ("POST", "/v1.0/state/mem", b'[{"key": "k", "value": @}]'),
     ("POST", "/v1.0/state/sq", b'[{"key": "k", "value": {"a": [@]}}]'),
     ("POST", "/v1.0/state/mem/bulk", b'{"keys": ["k"], "parallelism": @}'),
-    ("POST", "/v1.0/state/sq/transaction", b'{"operations": [{"operation": "upsert", "request": {"key": "k", "value": @}}]}'),
+    ("POST", "/v1.0/state/sq/transaction",
+     b'{"operations": [{"operation": "upsert", "request": {"key": "k", "value": @}}]}'),
     ("POST", "/v1.0-alpha1/lock/lock", b'{"resourceId": "r", "lockOwner": "o", "expiryInSeconds": @}'),
     ("POST", "/v1.0/bindings/nosuch", b'{"operation": "create", "data": @}'),
-    ("POST", "/v1.0-alpha1/publish/bulk/pubsub/t", b'[{"entryId": "1", "event": @, "contentType": "application/json"}]'),
+    ("POST", "/v1.0-alpha1/publish/bulk/pubsub/t",
+     b'[{"entryId": "1", "event": @, "contentType": "application/json"}]'),
 ]
 
 
