@@ -1,4 +1,4 @@
-"""uvicorn's httptools protocol, answering what they cannot parse in Dapr's JSON error shape.
+"""uvicorn's httptools protocol, reading any method token and refusing in Dapr's JSON error shape.
 
 uvicorn answers an unparsable request with a plain-text 400 ("Invalid HTTP
 request received."); Dapr's clients expect ``{"errorCode", "message"}``. And
@@ -19,6 +19,7 @@ import sys
 from functools import lru_cache
 from typing import Any
 
+import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 __all__ = ["AnyMethodToken", "DaprParseErrors", "HttpToolsDapr", "malformed_body", "stand_in_method"]
@@ -68,8 +69,6 @@ class DaprParseErrors:
 @lru_cache(maxsize=32)
 def llhttp_knows(method: bytes) -> bool:
     """Whether llhttp parses ``method`` itself (it has a fixed list of them)."""
-    import httptools
-
     try:
         httptools.HttpRequestParser(object()).feed_data(method + b" / HTTP/1.1\r\n\r\n")
     except httptools.HttpParserInvalidMethodError:

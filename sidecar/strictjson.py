@@ -1,12 +1,12 @@
 """Read request JSON the way every part of the sidecar can keep it: one parser for every route.
 
 Python's ``json`` accepts more than JSON: ``NaN`` and ``±Infinity``, and
-reads ``1e400`` as infinity (each served back later as invalid JSON), lone UTF-16 surrogates such as ``"\\ud800"``
-(which no UTF-8 store can encode), and nesting as deep as the interpreter's
-stack (a ``RecursionError`` wherever the value is walked again). Each is
-refused here, at the door, with a :class:`InvalidJson` saying what was wrong,
-so that a value that reached a building block can be stored, served and
-re-encoded everywhere.
+``1e400`` read as infinity (each served back later as invalid JSON); lone
+UTF-16 surrogates such as ``"\\ud800"`` (which no UTF-8 store can encode); and
+nesting as deep as the interpreter's stack (a ``RecursionError`` wherever the
+value is walked again). Each is refused here, at the door, with an
+:class:`InvalidJson` saying what was wrong, so that a value that reached a
+building block can be stored, served and re-encoded everywhere.
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def _float64(text: str) -> float:
     return value
 
 
-def loads(body: bytes | str, *, number: Callable[[str], Any] | None = None,
+def loads(body: bytes, *, number: Callable[[str], Any] | None = None,
           lone_surrogates: bool = False) -> Any:
     """``body`` as JSON; :class:`InvalidJson` (a ``ValueError``) when it is not, or not storable.
 
@@ -59,9 +59,8 @@ def loads(body: bytes | str, *, number: Callable[[str], Any] | None = None,
         raise InvalidJson(f"nested too deeply (the limit is {MAX_DEPTH} levels)") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidJson(str(exc)) from None
-    raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
-    surrogates = not lone_surrogates and _SURROGATE_ESCAPE.search(raw) is not None
-    if surrogates or raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:
+    surrogates = not lone_surrogates and _SURROGATE_ESCAPE.search(body) is not None
+    if surrogates or body.count(b"[") + body.count(b"{") > MAX_DEPTH:
         _check(value, surrogates)
     return value
 
