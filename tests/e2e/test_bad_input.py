@@ -22,9 +22,10 @@ LIMIT = 4096
 
 
 class World:
-    def __init__(self, sidecar: Sidecar, app_port: int) -> None:
+    def __init__(self, sidecar: Sidecar, app_port: int, launcher: SidecarLauncher) -> None:
         self.sidecar = sidecar
         self.app_port = app_port
+        self.launcher = launcher
 
     def call(self, method: str, path: str, body: bytes | None = None,
              headers: dict[str, str] | None = None) -> tuple[int, Any]:
@@ -49,7 +50,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         ])
         sidecar = launcher.start(components, app_id="bad", args=(
             "--app-port", str(app_port), "--max-body-size", str(LIMIT)))
-        yield World(sidecar, app_port)
+        yield World(sidecar, app_port, launcher)
         assert "Traceback" not in sidecar.log()
     finally:
         launcher.stop_all()
@@ -172,6 +173,21 @@ def test_an_over_limit_chunked_invocation_gets_413_not_a_500_blaming_the_app(wor
         conn.close()
     assert reply.status == 413, body
     assert body["errorCode"] == "ERR_BODY_READ" and "--max-body-size" in body["message"]
+
+
+def test_the_target_sidecars_limit_is_a_413_for_the_caller_too(world: World) -> None:
+    caller = world.launcher.start({}, app_id="caller")  # its own limit is the default 4Mi
+    conn = http_client.HTTPConnection("127.0.0.1", caller.http_port, timeout=10)
+    try:
+        conn.request("POST", "/v1.0/invoke/bad/method/upload", body=iter([b"x" * 1024] * 8), encode_chunked=True)
+        reply = conn.getresponse()
+        body = json.loads(reply.read())
+    finally:
+        conn.close()
+        caller.stop()
+    assert reply.status == 413, body
+    assert body["errorCode"] == "ERR_BODY_READ"
+    assert "Traceback" not in caller.log()
 
 
 def test_a_chunked_invocation_within_the_limit_still_reaches_the_app(world: World) -> None:
