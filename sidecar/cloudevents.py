@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from . import strictjson
+
 __all__ = [
     "CLOUDEVENT_CONTENT_TYPE", "DEFAULT_SOURCE", "DEFAULT_TYPE", "SPEC_VERSION", "InvalidCloudEvent",
     "build_envelope", "encode", "from_cloudevent", "is_binary_content_type", "is_cloudevent_content_type",
@@ -65,13 +67,9 @@ def is_string_content_type(content_type: str | None) -> bool:
         str(content_type).lower().startswith("text/") or _media_type_is(content_type, "application/xml"))
 
 
-def _reject_constant(name: str) -> Any:
-    # Go's decoder knows no NaN/Infinity: such a body is not JSON to Dapr.
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def _loads(data: bytes) -> Any:
-    return json.loads(data, parse_constant=_reject_constant)
+    # Go's decoder knows no NaN/Infinity; nor can a lone surrogate be re-encoded: not JSON here.
+    return strictjson.loads(data)
 
 
 def _text(data: bytes) -> str:

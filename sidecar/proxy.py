@@ -12,6 +12,8 @@ import aiohttp
 from multidict import CIMultiDict
 from starlette.types import Receive, Send
 
+from .errors import DaprError
+
 __all__ = ["HOP_BY_HOP", "RequestBody", "outgoing_headers", "relay_reply", "new_session"]
 
 #: Headers that describe one connection, never forwarded (RFC 9110 §7.6.1), plus ``host``.
@@ -53,6 +55,9 @@ class RequestBody:
 
     Chunks already read are kept so that a send that failed to connect can be
     retried with the same body; the caller releases them once a reply started.
+    A refusal raised while reading (the body limit's 413) is kept in ``refused``:
+    the HTTP client reports it wrapped as a connection error, and the caller's
+    answer must be the refusal, not a failure of the upstream.
     """
 
     def __init__(self, receive: Receive, length: int | None) -> None:
@@ -61,6 +66,7 @@ class RequestBody:
         self._chunks: list[bytes] = []
         self._done = False
         self._keep = True
+        self.refused: DaprError | None = None
 
     async def prepare(self) -> bytes | None:
         """Read a small declared body at once; ``None`` means "stream it"."""
@@ -77,7 +83,11 @@ class RequestBody:
         return prepared if prepared or self._length else None
 
     async def _pull(self) -> bytes:
-        message = await self._receive()
+        try:
+            message = await self._receive()
+        except DaprError as error:
+            self.refused = error
+            raise
         if message["type"] == "http.disconnect":
             self._done = True
             raise ConnectionResetError("the caller went away")

@@ -9,7 +9,6 @@ import signal
 import socket
 import sys
 from collections.abc import Generator
-from importlib.util import find_spec
 
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -19,6 +18,7 @@ from .api.app import PortDispatch, build_api, build_internal
 from .components.nameresolution import Address
 from .config import RuntimeConfig
 from .home import RUN_DIR
+from .http_protocol import HttpToolsDapr
 from .observability.metrics_server import MetricsApp
 from .plugins import ComponentRegistry
 from .runtime import Runtime, StartupError
@@ -129,7 +129,7 @@ async def serve(config: RuntimeConfig, registry: ComponentRegistry | None = None
         app = _WithMetrics(app, MetricsApp(runtime.observability), metrics.getsockname()[1])
     server = _Server(uvicorn.Config(
         app, loop="none", lifespan="off", access_log=False, timeout_keep_alive=65, log_config=None,
-        http="httptools" if find_spec("httptools") else "h11",
+        http=HttpToolsDapr,  # httptools, answering unparsable requests in Dapr's JSON shape
         server_header=False, date_header=True,
         log_level=logging.DEBUG if config.log_level == "debug" else logging.WARNING,
         timeout_graceful_shutdown=10,

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import DaprError
-from . import actors, bindings, health, invoke, lock, metadata, pubsub, secrets, shutdown, state
+from . import actors, bindings, health, invoke, lock, metadata, pubsub, secrets, shutdown, state, unimplemented
 from .middleware import LimitBody, NormalizePath, RequireApiToken, observe
 from .responses import error_response, send_error
 
@@ -37,6 +37,7 @@ def build_api(runtime: Runtime) -> ASGIApp:
         *lock.routes(runtime.blocks.locks),
         *bindings.routes(runtime.blocks.bindings),
         *secrets.routes(runtime.blocks.secrets),
+        *unimplemented.routes(),
     ]
     if runtime.actors is not None:
         routes += actors.routes(runtime.actors)

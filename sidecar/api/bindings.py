@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .. import strictjson
 from ..blocks.bindings import BindingsBlock, OutputBindingError
 from ..errors import DaprError
 from ..tracecontext import for_next_hop
@@ -61,10 +62,6 @@ def _malformed(problem: str) -> DaprError:
     return DaprError(400, "ERR_MALFORMED_REQUEST", f"failed deserializing HTTP body: {problem}")
 
 
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"invalid character {name[0]!r} looking for beginning of value")
-
-
 def _float64(text: str) -> float | int:
     """Go decodes numbers as float64: one out of its range makes the request malformed."""
     value: float | int = int(text) if text.lstrip("-").isdigit() else float(text)
@@ -80,10 +77,9 @@ def _float64(text: str) -> float | int:
 def _parse(body: bytes) -> tuple[Any, dict[str, str], str]:
     """``(data, metadata, operation)`` from the body; Dapr's 400 when Go's decoder would refuse it."""
     try:
-        parsed = json.loads(body, parse_constant=_no_constants, parse_float=_float64, parse_int=_float64)
-    except RecursionError:
-        raise _malformed("exceeded max depth") from None
-    except (ValueError, UnicodeDecodeError) as exc:
+        # Lone surrogates are let through: ``go_marshal`` replaces them with U+FFFD, as Go does.
+        parsed = strictjson.loads(body, number=_float64, lone_surrogates=True)
+    except strictjson.InvalidJson as exc:
         raise _malformed(str(exc)) from None
     if parsed is None:
         return None, {}, ""
@@ -105,8 +101,14 @@ def _parse(body: bytes) -> tuple[Any, dict[str, str], str]:
         if value is not None and not isinstance(value, str):
             raise _malformed(f"json: cannot unmarshal {_go_kind(value)} into Go struct field "
                              "OutputBindingRequest.metadata of type string")
-    data = fields.get("data")
-    return data, {k: v or "" for k, v in (metadata or {}).items()}, operation or ""
+    data = fields.get("data")  # its lone surrogates are replaced when it is marshalled again
+    return (data, {_go_text(k): _go_text(v or "") for k, v in (metadata or {}).items()},
+            _go_text(operation or ""))
+
+
+def _go_text(text: str) -> str:
+    """A decoded string as Go holds it: each lone surrogate replaced with U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def _go_kind(value: Any) -> str:

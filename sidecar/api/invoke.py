@@ -88,10 +88,15 @@ async def _carry(invoker: Invoker, target: Target, method: bytes, scope: Scope, 
                  drop: frozenset[bytes] = _DROP) -> None:
     headers = _trace_headers(outgoing_headers(scope["headers"], drop), scope)
     body = RequestBody(receive, _length(scope))
-    if invoker.is_self(target):
-        await invoker.to_app(scope["method"], method, headers, body, send, target)
-    else:
-        await invoker.to_sidecar(target, scope["method"], method, headers, body, send)
+    try:
+        if invoker.is_self(target):
+            await invoker.to_app(scope["method"], method, headers, body, send, target)
+        else:
+            await invoker.to_sidecar(target, scope["method"], method, headers, body, send)
+    except DaprError:
+        if body.refused is not None:
+            raise body.refused from None  # the body broke our limit while streaming: not the app's failure
+        raise
 
 
 def _length(scope: Scope) -> int | None:
@@ -158,8 +163,8 @@ class InternalInvoke:
         raw: bytes = scope.get("raw_path") or scope["path"].encode()
         path = raw + b"?" + scope["query_string"] if scope["query_string"] else raw
         headers = _trace_headers(outgoing_headers(scope["headers"], frozenset({b"dapr-callee-namespace"})), scope)
+        body = RequestBody(receive, _length(scope))
         try:
-            await self.invoker.to_app(scope["method"], path, headers, RequestBody(receive, _length(scope)),
-                                      send, callee)
+            await self.invoker.to_app(scope["method"], path, headers, body, send, callee)
         except DaprError as error:
-            await send_error(send, error)
+            await send_error(send, body.refused or error)

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .. import strictjson
 from ..blocks.pubsub import BulkEntry, Publisher, events_error
 from ..cloudevents import (
     is_binary_content_type,
@@ -90,8 +91,8 @@ def _bulk_entries(body: bytes, pubsub: str, topic: str, app_id: str) -> list[Bul
                             {"appID": app_id})
 
     try:
-        parsed = json.loads(body) if body.strip() else None
-    except (ValueError, UnicodeDecodeError) as exc:
+        parsed = strictjson.loads(body) if body.strip() else None
+    except strictjson.InvalidJson as exc:
         raise unreadable(str(exc)) from None
     if parsed is None:
         return []

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Send
 
+from .. import strictjson
 from ..errors import DaprError
 
 __all__ = ["no_content", "json_response", "error_response", "read_json", "query_metadata", "send_error"]
@@ -30,11 +31,11 @@ def error_response(error: DaprError) -> Response:
 
 
 async def read_json(request: Request) -> Any:
-    """The request body as JSON; Dapr's 400 ERR_MALFORMED_REQUEST when it is not."""
+    """The request body as JSON; Dapr's 400 ERR_MALFORMED_REQUEST when it is not (see ``strictjson``)."""
     body = await request.body()
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        return strictjson.loads(body)
+    except strictjson.InvalidJson as exc:
         raise DaprError(400, "ERR_MALFORMED_REQUEST", f"failed deserializing HTTP body: {exc}") from None
 
 

@@ -17,6 +17,7 @@ from ..components.state import (
     DeleteRequest,
     GetRequest,
     SetRequest,
+    StateFeature,
     TransactionOp,
 )
 from ..components.state_query import QueryItem, parse_query
@@ -29,7 +30,9 @@ _JSON_HEADERS = {"content-type": "application/json"}
 
 
 def routes(block: StateBlock) -> list[Route]:
+    # Each route checks its store before reading the body: Dapr reports an unknown store first.
     async def save(request: Request) -> Response:
+        block.check(request.path_params["store"])
         body = await read_json(request)
         if not isinstance(body, list):
             raise DaprError(400, "ERR_MALFORMED_REQUEST",
@@ -54,6 +57,7 @@ def routes(block: StateBlock) -> list[Route]:
         return Response(found.data, headers=headers)
 
     async def bulk_get(request: Request) -> Response:
+        block.check(request.path_params["store"])
         body = await read_json(request)
         if not isinstance(body, dict):
             raise DaprError(400, "ERR_MALFORMED_REQUEST", "failed deserializing HTTP body: expected an object")
@@ -75,6 +79,7 @@ def routes(block: StateBlock) -> list[Route]:
         return no_content()
 
     async def transaction(request: Request) -> Response:
+        block.check(request.path_params["store"], StateFeature.TRANSACTIONAL)
         body = await read_json(request)
         if not isinstance(body, dict):
             raise DaprError(400, "ERR_MALFORMED_REQUEST", "failed deserializing HTTP body: expected an object")
@@ -87,6 +92,7 @@ def routes(block: StateBlock) -> list[Route]:
         return no_content()
 
     async def query(request: Request) -> Response:
+        block.check(request.path_params["store"], StateFeature.QUERY_API)
         body = await read_json(request)
         try:
             parsed = parse_query(body)

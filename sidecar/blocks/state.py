@@ -112,6 +112,17 @@ class StateBlock(Block):
         raise DaprError(400, "ERR_STATE_STORE_NOT_FOUND", f"state store {name} is not found",
                         reason="DAPR_STATE_NOT_FOUND", metadata={"appID": self._app_id})
 
+    def check(self, name: str, feature: StateFeature | None = None) -> None:
+        """Raise the error a call on store ``name`` (needing ``feature``) meets before its body is read.
+
+        Dapr's order: an unknown store, or one lacking transactions or query, is
+        reported before a malformed body.
+        """
+        store = self.store(name)
+        if feature is not None and feature.value not in store.features:
+            raise (self._query_unsupported(name) if feature is StateFeature.QUERY_API
+                   else self._transactions_unsupported(name))
+
     async def get(self, name: str, request: GetRequest) -> GetResponse | None:
         store = self.store(name)
         try:
@@ -153,9 +164,7 @@ class StateBlock(Block):
     async def transact(self, name: str, operations: Sequence[TransactionOp]) -> None:
         store = self.store(name)
         if StateFeature.TRANSACTIONAL.value not in store.features:
-            raise DaprError(500, "ERR_STATE_STORE_NOT_SUPPORTED",
-                            f"state store {name} doesn't support transactions",
-                            reason="DAPR_STATE_TRANSACTIONS_NOT_SUPPORTED", metadata={"appID": self._app_id})
+            raise self._transactions_unsupported(name)
         prefixed = [replace(op, key=store.key(op.key)) for op in operations]
         if not prefixed:
             return
@@ -178,6 +187,10 @@ class StateBlock(Block):
         except StateError as exc:
             raise DaprError(500, "ERR_STATE_QUERY", f"failed query in state store {name}: {exc}") from exc
         return replace(page, results=[replace(item, key=store.unkey(item.key)) for item in page.results])
+
+    def _transactions_unsupported(self, name: str) -> DaprError:
+        return DaprError(500, "ERR_STATE_STORE_NOT_SUPPORTED", f"state store {name} doesn't support transactions",
+                         reason="DAPR_STATE_TRANSACTIONS_NOT_SUPPORTED", metadata={"appID": self._app_id})
 
     def _query_unsupported(self, name: str) -> DaprError:
         return DaprError(500, "ERR_STATE_STORE_NOT_SUPPORTED", f"state store {name} doesn't support query",

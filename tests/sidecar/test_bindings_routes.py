@@ -118,6 +118,16 @@ async def test_malformed_bodies_are_400(client: Any, body: bytes, problem: str) 
     assert client.recorder.seen == []
 
 
+async def test_lone_surrogates_become_u_fffd_everywhere_as_in_go(client: Any) -> None:
+    body = b'{"operation":"echo","data":"a\\ud800","metadata":{"k\\udc00":"v\\ud800"}}'
+    reply = await client.post("/v1.0/bindings/out", content=body)
+    assert reply.status_code == 200 and reply.content == '"a\ufffd"'.encode()
+    assert client.recorder.seen[-1].metadata["k\ufffd"] == "v\ufffd"
+    reply = await client.post("/v1.0/bindings/out", content=b'{"operation":"x\\ud800"}')
+    assert reply.status_code == 500  # Dapr's code for an operation the binding lacks, named readably
+    assert "operation x\ufffd" in reply.json()["message"]
+
+
 async def test_null_body_is_an_empty_request(client: Any) -> None:
     reply = await client.post("/v1.0/bindings/out", content=b"null")
     assert reply.status_code == 500
