@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from tandem.sidecar.api import state as api
 from tandem.sidecar.api.responses import error_response
+from tandem.sidecar.blocks.base import LoadedComponent
 from tandem.sidecar.blocks.state import StateBlock
 from tandem.sidecar.components.base import ComponentMetadata
 from tandem.sidecar.components.state import StateFeature
@@ -43,7 +44,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
     driver = PlainStore()
     metadata = ComponentMetadata(name="plain", type="state.in-memory")
     await driver.init(metadata)
-    block.add(metadata, driver)
+    block.add(LoadedComponent(metadata, driver))
     app = Starlette(routes=api.routes(block), exception_handlers={DaprError: _dapr_error})
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://sidecar") as client:
         yield client
