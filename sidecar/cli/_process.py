@@ -8,7 +8,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import psutil
 
@@ -16,7 +16,7 @@ from ..procgroup import members, signal_group
 
 __all__ = [
     "free_port", "exit_status", "signal_group", "group_alive", "wait_exit", "stop_group",
-    "is_alive", "wait_gone", "die_with_parent",
+    "is_alive", "die_with_parent",
 ]
 
 _PR_SET_PDEATHSIG = 1
@@ -114,14 +114,3 @@ def is_alive(proc: psutil.Process) -> bool:
         return bool(proc.is_running()) and proc.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
-
-
-def wait_gone(procs: Iterable[psutil.Process], timeout: float) -> list[psutil.Process]:
-    """Poll until every process is gone; returns those still alive at the deadline."""
-    pending = list(procs)
-    deadline = time.monotonic() + timeout
-    while True:
-        pending = [p for p in pending if is_alive(p)]
-        if not pending or time.monotonic() >= deadline:
-            return pending
-        time.sleep(0.05)
