@@ -300,8 +300,10 @@ class _Run:
                 await pair.stop_sidecar()
                 return 127 if isinstance(exc, FileNotFoundError) else 126
             console.info(f"app started (pid {app.pid}): {shlex.join(opts.command)}")
+            console.info("You're up and running! Both Dapr and your app logs will appear here.")  # as `dapr run`
         else:
             console.info("no app command given: the sidecar runs alone until Ctrl-C or `tandem stop`")
+            console.info("You're up and running! Dapr logs will appear here.")
 
         publish = asyncio.create_task(self._publish_metadata())
         try:
