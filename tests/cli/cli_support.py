@@ -160,7 +160,7 @@ class Sandbox:
             info = proc.info
             if proc.pid == os.getpid() or info["status"] == psutil.STATUS_ZOMBIE:
                 continue
-            if (any(root in arg for arg in info["cmdline"] or ()) or (info["cwd"] or "").startswith(root)
+            if (any(root in arg for arg in info["cmdline"] or ()) or (info["cwd"] or "").startswith(root + os.sep)
                     or (info["environ"] or {}).get("TANDEM_HOME") == str(self.home)):
                 found.append(proc)
         return found
