@@ -10,6 +10,7 @@ from leftover_check import (  # noqa: F401  (the run leaves nothing behind)
     pytest_configure,
     pytest_sessionfinish,
 )
+
 from support import Sidecar, SidecarLauncher
 
 StartSidecar = Callable[..., Sidecar]

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import psutil
+
 from support import wait_until
 
 TESTS = Path(__file__).resolve().parent
@@ -36,7 +37,8 @@ def test_clean():
 def run_inner(folder: Path, source: str) -> subprocess.CompletedProcess[str]:
     """pytest with two xdist workers on ``source``, with only the leftover check loaded."""
     folder.mkdir()
-    (folder / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider\nleftover_grace = 1\n", encoding="utf-8")
+    ini = "[pytest]\naddopts = -p no:cacheprovider\nleftover_grace = 1\n"
+    (folder / "pytest.ini").write_text(ini, encoding="utf-8")
     (folder / "test_inner.py").write_text(source, encoding="utf-8")
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PYTEST_", "TANDEM_HOME")) and k != "PYTHONPATH"}

@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from support import wait_until
 
+from support import wait_until
 from tandem.sidecar.procgroup import end_group, members
 
 # A leader that starts a child (same group), writes both pids, then waits; IGNORE=1 makes both ignore SIGTERM.

@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 import psutil
-from support import wait_until
 
+from support import wait_until
 from tandem.sidecar.instances import AppGroup, record_app, recorded_app, unregister
 from tandem.sidecar.supervision import SUPERVISOR_ENV, Supervision
 
