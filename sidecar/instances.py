@@ -3,6 +3,10 @@
 ``tandemd`` writes its file once it serves and removes it on exit. A crashed
 sidecar leaves its file behind; readers detect that (the pid is gone, or now
 belongs to another process) and drop the stale entry instead of trusting it.
+
+Beside it, ``<sidecar pid>.app`` is written by the ``tandem run`` that started the
+sidecar, naming the app it started (the leader of the app's process group): the
+sidecar and ``tandem stop`` end that group even once the ``tandem run`` is gone.
 """
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from typing import Any
 
 import psutil
 
-__all__ = ["Instance", "register", "unregister", "live_instances"]
+__all__ = ["Instance", "AppGroup", "register", "unregister", "live_instances", "record_app", "recorded_app"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,43 @@ class Instance:
             return False
 
 
+@dataclass(frozen=True)
+class AppGroup:
+    """The app a ``tandem run`` (``supervisor_pid``) started beside a sidecar; its pid is its process group id."""
+
+    pid: int
+    create_time: float
+    supervisor_pid: int
+
+    def reused(self) -> bool:
+        """The leader's pid now names another process: the group is not ours any more."""
+        try:
+            return abs(psutil.Process(self.pid).create_time() - self.create_time) >= 1.0
+        except psutil.Error:
+            return False  # the leader is gone; its group id cannot be reused while members remain
+
+
+def record_app(folder: Path, sidecar_pid: int, app_pid: int) -> Path:
+    """Note (atomically) that this process started ``app_pid`` beside sidecar ``sidecar_pid``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    group = AppGroup(app_pid, psutil.Process(app_pid).create_time(), os.getpid())
+    path = folder / f"{sidecar_pid}.app"
+    tmp = path.with_suffix(".app-tmp")
+    tmp.write_text(json.dumps(asdict(group)), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def recorded_app(folder: Path, sidecar_pid: int) -> AppGroup | None:
+    """The app recorded beside sidecar ``sidecar_pid``, unless its pid was reused since."""
+    try:
+        data = json.loads((folder / f"{sidecar_pid}.app").read_text(encoding="utf-8"))
+        group = AppGroup(int(data["pid"]), float(data["create_time"]), int(data["supervisor_pid"]))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    return None if group.reused() else group
+
+
 def register(folder: Path, instance: Instance) -> Path:
     """Write ``instance`` atomically; returns the file to remove at exit."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -67,10 +108,12 @@ def register(folder: Path, instance: Instance) -> Path:
 
 
 def unregister(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
+    """Remove a sidecar's file, and the record of its app beside it."""
+    for file in (path, path.with_suffix(".app")):
+        try:
+            file.unlink()
+        except FileNotFoundError:
+            pass
 
 
 def live_instances(folder: Path, app_id: str | None = None) -> list[Instance]:

@@ -22,6 +22,7 @@ from .http_protocol import HttpToolsDapr
 from .observability.metrics_server import MetricsApp
 from .plugins import ComponentRegistry
 from .runtime import Runtime, StartupError
+from .supervision import Supervision
 
 __all__ = ["serve", "run"]
 
@@ -109,6 +110,9 @@ def _bind(address: str, port: int) -> socket.socket:
 
 async def serve(config: RuntimeConfig, registry: ComponentRegistry | None = None) -> None:
     """Load, start and serve until asked to stop; raises :class:`StartupError`."""
+    supervision = Supervision.from_environ(os.environ, config.home / RUN_DIR)
+    if supervision is not None and supervision.gone():
+        raise StartupError(f"the tandem run that started this sidecar (pid {supervision.supervisor_pid}) is gone")
     runtime = Runtime(config, registry)
     runtime.load()
     sockets = [_bind(address, config.http_port) for address in config.listen_addresses]
@@ -136,6 +140,8 @@ async def serve(config: RuntimeConfig, registry: ComponentRegistry | None = None
     ))
     runtime.on_shutdown_request(lambda: setattr(server, "should_exit", True))
     registered = None
+    watching = None if supervision is None else \
+        asyncio.ensure_future(supervision.watch(lambda: setattr(server, "should_exit", True)))
     try:
         serving = asyncio.ensure_future(server.serve([*sockets, *extra]))
         while not server.started and not serving.done():
@@ -158,6 +164,9 @@ async def serve(config: RuntimeConfig, registry: ComponentRegistry | None = None
                 ))
         await serving
     finally:
+        if watching is not None and supervision is not None:
+            watching.cancel()
+            await supervision.end_orphaned_app()
         if registered is not None:
             instances.unregister(registered)
         await runtime.close()

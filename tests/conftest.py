@@ -5,6 +5,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from leftover_check import (  # noqa: F401  (the run leaves nothing behind)
+    pytest_addoption,
+    pytest_configure,
+    pytest_sessionfinish,
+)
+
 from support import Sidecar, SidecarLauncher
 
 StartSidecar = Callable[..., Sidecar]

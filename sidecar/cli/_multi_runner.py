@@ -370,6 +370,7 @@ class MultiRun:
         apps = len(self.run_file.apps)
         self.say(None, f"all {apps} app(s) are up ({len(self.replicas)} replica(s)); Ctrl-C or "
                        f"`tandem stop -f {self.run_file.path}` stops them")
+        self.say(None, "You're up and running! Both Dapr and your app logs will appear here.")  # as `dapr run -f`
 
     def _on_change(self, spec: AppSpec, files: list[str]) -> None:
         for r in self.replicas:

@@ -2,18 +2,61 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import signal
 import socket
+import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable
 
 import psutil
 
+from ..procgroup import members, signal_group
+
 __all__ = [
     "free_port", "exit_status", "signal_group", "group_alive", "wait_exit", "stop_group",
-    "is_alive", "wait_gone",
+    "is_alive", "die_with_parent",
 ]
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    """libc's ``prctl``, resolved once here: a forked child must not load libraries."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    return prctl
+
+
+_PRCTL = _load_prctl()
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None] | None:
+    """A ``preexec_fn`` (Linux) asking the kernel to send ``sig`` to the child when this process dies.
+
+    Even a SIGKILL of ``tandem run`` then ends its children. If this process died
+    between the fork and the ``prctl`` call, the request comes too late: the child
+    sees its parent changed and exits at once. Elsewhere ``None``: the sidecar's own
+    watch (``tandem.sidecar.supervision``) covers those systems.
+    """
+    prctl = _PRCTL
+    if prctl is None:
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return preexec
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -28,26 +71,9 @@ def exit_status(returncode: int) -> int:
     return 128 - returncode if returncode < 0 else returncode
 
 
-def signal_group(pgid: int, sig: int) -> bool:
-    """Send ``sig`` to a whole process group; False if the group is already empty."""
-    try:
-        os.killpg(pgid, sig)
-        return True
-    except (ProcessLookupError, PermissionError):
-        return False
-
-
 def group_alive(pgid: int) -> bool:
     """True while a member of the group runs; zombies don't count (their reaper may be slow)."""
-    if not signal_group(pgid, 0):
-        return False
-    for pid in psutil.pids():
-        try:
-            if os.getpgid(pid) == pgid and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                return True
-        except (OSError, psutil.Error):
-            continue
-    return False
+    return bool(members(pgid))
 
 
 async def wait_exit(proc: asyncio.subprocess.Process) -> int:
@@ -88,14 +114,3 @@ def is_alive(proc: psutil.Process) -> bool:
         return bool(proc.is_running()) and proc.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
-
-
-def wait_gone(procs: Iterable[psutil.Process], timeout: float) -> list[psutil.Process]:
-    """Poll until every process is gone; returns those still alive at the deadline."""
-    pending = list(procs)
-    deadline = time.monotonic() + timeout
-    while True:
-        pending = [p for p in pending if is_alive(p)]
-        if not pending or time.monotonic() >= deadline:
-            return pending
-        time.sleep(0.05)

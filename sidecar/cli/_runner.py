@@ -6,6 +6,11 @@ opens its port. Both children get their own session, so a Ctrl-C on the terminal
 reaches only this process, which then stops the app (its whole process group)
 before the sidecar. The first of {app exits, sidecar exits, stop signal} ends the run.
 
+Should this process die without that (SIGKILL, a closed IDE), nothing is left
+behind: on Linux the kernel sends both children SIGTERM (parent-death signal), and
+the sidecar, told our pid, sees us gone and ends the app's whole process group,
+recorded in the run folder beside the sidecar's own file.
+
 :class:`Pair` is that plumbing for one sidecar and its app; the multi-app run
 (``_multi_runner``) drives one per replica with its own policy on top.
 """
@@ -22,8 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+import psutil
+
+from ..home import run_dir
+from ..instances import record_app
+from ..supervision import SUPERVISOR_ENV
 from ._output import Console, pump_lines
-from ._process import exit_status, stop_group, wait_exit
+from ._process import die_with_parent, exit_status, stop_group, wait_exit
 from ._sidecar_http import outbound_ready, put_metadata, sidecar_url
 
 __all__ = ["RunOptions", "Outlet", "Pair", "sidecar_argv", "app_env", "run", "STOP_SIGNALS"]
@@ -86,7 +96,7 @@ def sidecar_argv(opts: RunOptions) -> list[str]:
 
 def app_env(opts: RunOptions, inherited: Mapping[str, str]) -> dict[str, str]:
     """The app's environment: the inherited one plus what Dapr's CLI gives an app."""
-    env = dict(inherited)
+    env = {k: v for k, v in inherited.items() if k != SUPERVISOR_ENV}  # for the sidecar only
     env.update(
         APP_ID=opts.app_id,
         DAPR_HTTP_PORT=str(opts.http_port),
@@ -134,7 +144,7 @@ class Pair:
     _logs: dict[Path, BinaryIO] = field(default_factory=dict)
 
     async def start_sidecar(self) -> asyncio.subprocess.Process:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.sidecar_env_extra}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.sidecar_env_extra, SUPERVISOR_ENV: str(os.getpid())}
         self.sidecar = await self._spawn(sidecar_argv(self.opts), env, self.sidecar_out, None)
         return self.sidecar
 
@@ -157,6 +167,11 @@ class Pair:
         """Start the app command; raises OSError when it cannot be started."""
         env = {**app_env(self.opts, os.environ), **self.app_env_extra}
         self.app = await self._spawn(list(self.opts.command), env, self.app_out, self.app_cwd)
+        if self.sidecar is not None:
+            try:  # read by the sidecar and `tandem stop` if this process dies
+                record_app(run_dir(), self.sidecar.pid, self.app.pid)
+            except (OSError, psutil.Error) as exc:
+                self.console.error(f"could not record the app's pid in {run_dir()}: {exc}")
         return self.app
 
     async def publish(self, items: Mapping[str, str]) -> list[str]:
@@ -216,6 +231,7 @@ class Pair:
         proc = await asyncio.create_subprocess_exec(
             *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT, env=dict(env), cwd=cwd, start_new_session=True,
+            preexec_fn=die_with_parent(),
         )
         assert proc.stdout is not None
         self._pumps = [t for t in self._pumps if not t.done()]
@@ -284,8 +300,10 @@ class _Run:
                 await pair.stop_sidecar()
                 return 127 if isinstance(exc, FileNotFoundError) else 126
             console.info(f"app started (pid {app.pid}): {shlex.join(opts.command)}")
+            console.info("You're up and running! Both Dapr and your app logs will appear here.")  # as `dapr run`
         else:
             console.info("no app command given: the sidecar runs alone until Ctrl-C or `tandem stop`")
+            console.info("You're up and running! Dapr logs will appear here.")
 
         publish = asyncio.create_task(self._publish_metadata())
         try:

@@ -3,7 +3,8 @@
 Like Dapr's CLI, the call goes through **X's own sidecar** (found in the run folder),
 ``VERB http://127.0.0.1:<X's port>/v1.0/invoke/X/method/m`` with ``Content-Type:
 application/json`` and the data sent raw. The reply's body goes to stdout whatever the
-status, so a script can read an app's error too; a non-2xx status exits 1.
+status, so a script can read an app's error too; a non-2xx status exits 1. On success,
+as ``dapr invoke`` does, the line ``App invoked successfully`` follows the body.
 """
 from __future__ import annotations
 
@@ -91,6 +92,7 @@ def invoke(app_id: str, method: str, verb: str, data: str | None, data_file: Pat
         click.echo(reply, nl=not reply.endswith(b"\n"))  # bytes: written as they are
     if not 200 <= status < 300:
         _fail(_failure(app_id, verb.upper(), method, status, reply))
+    click.echo("App invoked successfully")  # the line Dapr's CLI prints (and its quickstart checks look for)
 
 
 def _failure(app_id: str, verb: str, method: str, status: int, body: bytes) -> str:

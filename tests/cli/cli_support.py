@@ -153,16 +153,16 @@ class Sandbox:
         return (self.root / "output.log").read_text(encoding="utf-8", errors="replace")
 
     def leftovers(self) -> list[psutil.Process]:
-        """Live processes of this test: their command line mentions the test's folder."""
+        """Live processes of this test: started in its folder, naming it, or carrying its TANDEM_HOME."""
         found = []
-        for proc in psutil.process_iter(["cmdline", "status"]):
-            try:
-                if proc.pid == os.getpid() or proc.info["status"] == psutil.STATUS_ZOMBIE:
-                    continue
-                if any(str(self.root) in arg for arg in proc.info["cmdline"] or ()):
-                    found.append(proc)
-            except psutil.Error:
+        root = str(self.root)
+        for proc in psutil.process_iter(["cmdline", "cwd", "environ", "status"], ad_value=None):
+            info = proc.info
+            if proc.pid == os.getpid() or info["status"] == psutil.STATUS_ZOMBIE:
                 continue
+            if (any(root in arg for arg in info["cmdline"] or ()) or (info["cwd"] or "").startswith(root + os.sep)
+                    or (info["environ"] or {}).get("TANDEM_HOME") == str(self.home)):
+                found.append(proc)
         return found
 
     def wait_all_gone(self, timeout: float = 15.0) -> None:

@@ -53,6 +53,12 @@ def invoke(sandbox: Sandbox, *args: str, **env: str) -> subprocess.CompletedProc
                           timeout=60, stdin=subprocess.DEVNULL)
 
 
+def body_of(stdout: str) -> str:
+    """The reply's body: stdout without the success line Dapr's CLI adds after it."""
+    assert stdout.endswith("App invoked successfully\n"), stdout
+    return stdout[: -len("App invoked successfully\n")]
+
+
 def port_open(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
@@ -76,7 +82,7 @@ def echo_app(sandbox: Sandbox) -> Iterator[str]:
 def test_invoke_calls_a_running_app_and_prints_its_reply(sandbox: Sandbox, echo_app: str) -> None:
     done = invoke(sandbox, "--app-id", echo_app, "--method", "orders/new", "--data", '{"orderId": 1}')
     assert done.returncode == 0, done.stdout + done.stderr
-    assert json.loads(done.stdout) == {
+    assert json.loads(body_of(done.stdout)) == {
         "method": "POST", "path": "/orders/new", "body": '{"orderId": 1}', "contentType": "application/json",
     }
 
@@ -84,7 +90,7 @@ def test_invoke_calls_a_running_app_and_prints_its_reply(sandbox: Sandbox, echo_
     data_file.write_bytes(b'{"orderId": 2}')
     done = invoke(sandbox, "-a", echo_app, "-m", "orders?page=2", "-v", "put", "-f", str(data_file))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert json.loads(done.stdout) == {
+    assert json.loads(body_of(done.stdout)) == {
         "method": "PUT", "path": "/orders?page=2", "body": '{"orderId": 2}', "contentType": "application/json",
     }
 
@@ -118,7 +124,7 @@ def test_data_and_data_file_exclude_each_other(sandbox: Sandbox, tmp_path: Path)
 def test_the_request_is_daprs_invoke_on_the_apps_own_sidecar(sandbox: Sandbox, fake_sidecar: FakeSidecar) -> None:
     done = invoke(sandbox, "-a", "fake", "-m", "/orders/7?x=1", "-v", "patch", "-d", "not json, sent raw",
                   DAPR_API_TOKEN="s3cret")
-    assert (done.returncode, done.stdout) == (0, '{"ok":true}\n'), done.stderr
+    assert (done.returncode, done.stdout) == (0, '{"ok":true}\nApp invoked successfully\n'), done.stderr
     seen = fake_sidecar.seen[0]
     assert (seen["method"], seen["path"], seen["body"]) == (
         "PATCH", "/v1.0/invoke/fake/method/orders/7?x=1", b"not json, sent raw",
@@ -128,7 +134,7 @@ def test_the_request_is_daprs_invoke_on_the_apps_own_sidecar(sandbox: Sandbox, f
 
     fake_sidecar.body = b""
     done = invoke(sandbox, "-a", "fake", "-m", "ping", "-v", "GET")
-    assert (done.returncode, done.stdout) == (0, "")
+    assert (done.returncode, done.stdout) == (0, "App invoked successfully\n")
     assert "dapr-api-token" not in fake_sidecar.seen[1]["headers"]
     assert fake_sidecar.seen[1]["method"] == "GET"
 

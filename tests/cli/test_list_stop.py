@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -63,9 +64,15 @@ def test_list_shows_the_running_app_and_stop_ends_everything(sandbox: Sandbox) -
 
     stopped = sandbox.tandem("stop", "--app-id", "lister")
     assert stopped.returncode == 0, stopped.stdout
+    assert stopped.stdout.splitlines() == [
+        f"app 'lister' stopped: app pid {record['pid']} (+1 more in its process group), "
+        f"sidecar pid {entry['daprdPid']}, cli pid {proc.pid}",
+        "app stopped successfully: lister",  # Dapr's line
+    ]
     assert_all_gone(sandbox, proc, pids)
     output = sandbox.output()
     assert "[lister app] hello from the app" in output and "[lister sidecar] " in output
+    assert "[tandem] You're up and running! Both Dapr and your app logs will appear here." in output.splitlines()
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -73,6 +80,32 @@ def test_a_signal_to_tandem_run_ends_app_children_and_sidecar(sandbox: Sandbox, 
     proc, _, pids = start_app(sandbox, f"sig{sig.value}")
     proc.send_signal(sig)
     assert_all_gone(sandbox, proc, pids)
+
+
+def test_sigkill_of_tandem_run_takes_the_sidecar_the_app_and_its_child_along(sandbox: Sandbox) -> None:
+    proc, _, pids = start_app(sandbox, "killed")
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=30) == -signal.SIGKILL
+    wait_until(lambda: not [pid for pid in pids if alive(pid)], 30, "the sidecar, the app and its child to end")
+    sandbox.wait_all_gone()
+    assert sandbox.tandem("list").stdout.strip() == "No Tandem instances found."
+
+
+def test_stop_after_sigkill_of_tandem_run_ends_the_apps_group_and_a_frozen_sidecar(sandbox: Sandbox) -> None:
+    """A sidecar that cannot act when its run dies (stopped, hung): `tandem stop` still ends everything."""
+    proc, entry, pids = start_app(sandbox, "frozen")
+    sidecar, child = entry["daprdPid"], sandbox.record()["child_pid"]
+    os.kill(sidecar, signal.SIGSTOP)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=30) == -signal.SIGKILL
+    assert alive(child) and alive(sidecar)  # nothing could end the app's child but its frozen sidecar
+
+    stopped = sandbox.tandem("stop", "--app-id", "frozen")
+    assert stopped.returncode == 0, stopped.stdout
+    assert f"sidecar pid {sidecar}" in stopped.stdout and "cli pid" not in stopped.stdout
+    assert "app 'frozen' stopped: " in stopped.stdout and "app stopped successfully: frozen" in stopped.stdout
+    assert not [pid for pid in pids if alive(pid)]  # gone by the time stop says so
+    sandbox.wait_all_gone()
 
 
 def test_a_sidecar_alone_runs_until_stopped(sandbox: Sandbox) -> None:
@@ -90,6 +123,7 @@ def test_a_sidecar_alone_runs_until_stopped(sandbox: Sandbox) -> None:
 
     assert sandbox.tandem("stop", "-a", "lonely", DAPR_API_TOKEN=token).returncode == 0
     assert_all_gone(sandbox, proc, [proc.pid, entry["daprdPid"]])
+    assert "[tandem] You're up and running! Dapr logs will appear here." in sandbox.output().splitlines()
 
 
 def test_stopping_an_unknown_app_fails_clearly(sandbox: Sandbox) -> None:

@@ -71,9 +71,13 @@ def test_three_apps_one_replicated_talk_to_each_other_and_stop_f_ends_everything
     assert (sandbox.root / "orders" / ".tandem" / "logs").is_dir()
 
     every_pid = [proc.pid, *(e["daprdPid"] for e in entries), *(e["appPid"] for e in entries)]
+    up = wait_output(sandbox, "You're up and running!", proc=proc).splitlines()
+    assert any(line.startswith("tandem ") and line.endswith("| You're up and running! Both Dapr and your app logs "
+                                                           "will appear here.") for line in up)
     stopped = sandbox.tandem("stop", "-f", str(run_file))
     assert stopped.returncode == 0, stopped.stdout
     assert "4 sidecar(s) of audit, orders, shop" in stopped.stdout
+    assert stopped.stdout.splitlines()[1:] == [f"app stopped successfully: {a}" for a in ("audit", "orders", "shop")]
     assert proc.wait(timeout=30) == 0, sandbox.output()
     assert not [pid for pid in every_pid if alive(pid)]
     sandbox.wait_all_gone()
@@ -194,6 +198,30 @@ def test_a_killed_app_is_restarted_and_stop_app_id_ends_only_that_app(sandbox: S
     assert not alive(after["alpha"]["appPid"]) and not alive(after["alpha"]["daprdPid"])
     assert [e["appId"] for e in listed(sandbox)] == ["beta"] and proc.poll() is None
     assert "alpha   tandem  | tandemd was stopped; stopping the app" in sandbox.output().splitlines()
+
+
+def test_sigkill_of_tandem_run_f_takes_every_sidecar_app_and_child_along(sandbox: Sandbox) -> None:
+    """Also its dashboard: it is served by the run itself."""
+    init(sandbox)
+    sandbox.app()  # writes the record (its pid, its child's pid) and serves, as the env below asks
+    app_dir(sandbox, "alpha")
+    run_file = write_run_file(sandbox.root / "tandem.yaml", {"version": 1, "apps": [
+        {"appID": "kid", "appDirPath": ".", "appPort": "auto", "command": [sys.executable, "app.py"],
+         "env": {"APP_TEST_SERVE": "1", "APP_TEST_CHILD": "1"}},
+        {"appID": "alpha", "appDirPath": "./alpha", "appPort": "auto", "command": [sys.executable, "svc.py"],
+         "env": {"ROLE": "server"}},
+    ]})
+    proc = sandbox.start("run", "-f", str(run_file), "--dashboard", "--dashboard-port", "0")
+    wait_output(sandbox, "You're up and running!", proc=proc)
+    entries = wait_listed(sandbox, 2)
+    pids = [proc.pid, *(e["daprdPid"] for e in entries), *(e["appPid"] for e in entries), sandbox.record()["child_pid"]]
+    assert all(alive(pid) for pid in pids)
+
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=30) == -signal.SIGKILL
+    wait_until(lambda: not [pid for pid in pids if alive(pid)], 30, "every sidecar, app and child to end")
+    sandbox.wait_all_gone()
+    assert sandbox.tandem("list").stdout.strip() == "No Tandem instances found."
 
 
 def test_watch_restarts_only_the_app_whose_files_changed(sandbox: Sandbox) -> None:

@@ -146,7 +146,9 @@ def test_the_readme_calls_reach_the_order_service(env: dict[str, str], variant: 
 
     invoked = subprocess.run([*CLI, "invoke", "--app-id", "order", "--method", "order", "--verb", "GET"],
                              env=env, capture_output=True, text=True, timeout=60)
-    assert (invoked.returncode, json.loads(invoked.stdout)) == (0, {"orderId": 2}), invoked.stderr
+    body, said = invoked.stdout.rsplit("\n", 2)[:2]  # the body, then Dapr's success line
+    assert (invoked.returncode, json.loads(body), said) == (0, {"orderId": 2}, "App invoked successfully"), \
+        invoked.stdout + invoked.stderr
 
     stopped = subprocess.run([*CLI, "stop", "--app-id", "order", "--app-id", "caller"], env=env,
                              capture_output=True, text=True, timeout=60)
