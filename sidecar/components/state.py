@@ -13,7 +13,7 @@ import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .base import Component
+from .base import Component, DriverError
 from .state_query import Query, QueryItem, QueryPage
 
 __all__ = [
@@ -44,7 +44,7 @@ class Consistency(str, enum.Enum):
     EVENTUAL = "eventual"
 
 
-class StateError(Exception):
+class StateError(DriverError):
     """A store failure that is not about ETags."""
 
 
