@@ -168,12 +168,9 @@ class SubscriptionLoop(Subscription):
         self._woken.set()
         self._room.set()
         fetcher, *others = self._tasks
-        for task in others:
-            task.cancel()
-        if self.source.interruptible:
-            fetcher.cancel()
-        # A fetch that returns now hands its messages back itself (see _fetch_loop).
-        await _finish(self._tasks, self.settings.close_timeout, self.name)
+        stop = [*others, fetcher] if self.source.interruptible else others
+        # A fetch that is not cancelled hands what it returns back itself (see _fetch_loop).
+        await _finish(self._tasks, stop, self.settings.close_timeout, self.name)
         waiting = list(self._backlog)
         self._backlog.clear()
         await self._release(waiting, started=False)
@@ -314,8 +311,9 @@ class SubscriptionLoop(Subscription):
             log.warning("%s: %s failed: %s", self.name, what, exc)
 
 
-async def _finish(tasks: Sequence[asyncio.Task[None]], timeout: float, name: str) -> None:
-    """Wait for ``tasks``, cancelling the cancelled ones again as needed.
+async def _finish(tasks: Sequence[asyncio.Task[None]], stop: Sequence[asyncio.Task[None]], timeout: float,
+                  name: str) -> None:
+    """Wait for ``tasks``, cancelling those in ``stop`` again and again until they end.
 
     A client library can swallow a cancellation (redis-py's ``wait_for`` around
     socket writes on Python 3.11), so one ``cancel()`` is not always enough.
@@ -324,10 +322,10 @@ async def _finish(tasks: Sequence[asyncio.Task[None]], timeout: float, name: str
     deadline = loop.time() + timeout
     pending = [t for t in tasks if not t.done()]
     while pending and loop.time() < deadline:
+        for task in pending:
+            if task in stop:
+                task.cancel()
         await asyncio.wait(pending, timeout=0.05)
         pending = [t for t in pending if not t.done()]
-        for task in pending:
-            if task.cancelling():
-                task.cancel()
     if pending:
         log.warning("%s: %d task(s) did not stop within %.1fs", name, len(pending), timeout)
