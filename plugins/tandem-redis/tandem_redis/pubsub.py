@@ -47,7 +47,8 @@ from tandem.sidecar.components.pubsub import (
 from tandem.sidecar.components.subscription_loop import SubscriptionLoop
 
 from . import scripts
-from .connection import RedisSettings, is_connection_error, parse_settings, translate
+from .component import RedisComponent
+from .connection import RedisSettings, is_connection_error, translate
 from .streams import StreamsConfig, encode_metadata, parse_config
 from .subscription import RedisSource
 
@@ -56,34 +57,33 @@ __all__ = ["RedisPubSub"]
 log = logging.getLogger(__name__)
 
 
-class RedisPubSub(PubSub):
+class RedisPubSub(RedisComponent, PubSub):
     """Topics are streams; consumer groups are Redis consumer groups."""
 
+    error = PubSubError
+    label = "redis pubsub"
+    scripts = (scripts.PUBSUB_RECLAIM, scripts.PUBSUB_FORGET_CONSUMER)
+    _cfg: StreamsConfig | None = None
+
     def __init__(self) -> None:
-        self._cfg: StreamsConfig | None = None
-        self._settings: RedisSettings | None = None
-        self._client: aioredis.Redis | None = None
-        self.reclaim: AsyncScript
-        self.forget: AsyncScript
         self.subscriptions: set[SubscriptionLoop] = set()
 
-    async def init(self, metadata: ComponentMetadata) -> None:
-        settings = self._settings = parse_settings(metadata)
+    def configure(self, metadata: ComponentMetadata, settings: RedisSettings) -> None:
         self._cfg = parse_config(metadata, settings)
-        client = self._client = settings.client()
-        self.reclaim = client.register_script(scripts.PUBSUB_RECLAIM)
-        self.forget = client.register_script(scripts.PUBSUB_FORGET_CONSUMER)
-        try:
-            with translate(PubSubError, f"pubsub {metadata.name}", settings):
-                await client.ping()
-        except BaseException:
-            await self.close()
-            raise
+
+    @property
+    def reclaim(self) -> AsyncScript:
+        return self.script(scripts.PUBSUB_RECLAIM)
+
+    @property
+    def forget(self) -> AsyncScript:
+        return self.script(scripts.PUBSUB_FORGET_CONSUMER)
 
     def ready(self) -> tuple[StreamsConfig, RedisSettings, aioredis.Redis]:
-        if self._cfg is None or self._settings is None or self._client is None:
-            raise PubSubError("redis pubsub is not initialised or closed")
-        return self._cfg, self._settings, self._client
+        settings, client = self.connection()
+        if self._cfg is None:
+            raise PubSubError(f"{self.label} is not initialised or closed")
+        return self._cfg, settings, client
 
     async def close(self) -> None:
         """Close every subscription, cancel handler calls still running (they stay pending), disconnect."""
@@ -92,11 +92,7 @@ class RedisPubSub(PubSub):
             await sub.close()
         for sub in subs:
             await sub.cancel_handlers()
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
-        if self._settings is not None:
-            self._settings.cleanup()
+        await super().close()
 
     def _fields(self, request: PublishRequest) -> dict[FieldT, EncodableT]:
         if not isinstance(request.data, (bytes, bytearray, memoryview)):
