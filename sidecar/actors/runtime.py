@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 
 from ..channel import AppChannel
+from ..components.wire import field as wire_field
 from ..components.placement import PlacementError, PlacementStore
 from ..errors import DaprError
 from ..observability import Observability
@@ -383,10 +384,7 @@ class ActorRuntime:
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name:
-            return value
-    return None
+    return wire_field(headers, name)
 
 
 def _reply_headers(headers: Mapping[str, str]) -> dict[str, str]:

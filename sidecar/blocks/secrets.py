@@ -18,6 +18,7 @@ from typing import Any
 from ..components.model import ComponentError
 from ..components.secretstores import SecretStore, SecretStoreError
 from ..errors import DaprError
+from ..components.wire import field as _field  # Dapr decodes the Configuration case-insensitively
 
 __all__ = ["SecretScope", "SecretsBlock", "parse_scopes"]
 
@@ -133,12 +134,6 @@ class SecretsBlock:
         return allowed
 
 
-def _field(obj: Mapping[str, Any], name: str) -> Any:
-    """Dapr decodes the Configuration case-insensitively; so do we."""
-    if name in obj:
-        return obj[name]
-    lowered = name.lower()
-    return next((v for k, v in obj.items() if str(k).lower() == lowered), None)
 
 
 def _names(value: Any, where: str, at: str) -> frozenset[str]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from tandem.sidecar.components.base import ComponentMetadata, MetadataError
 from tandem.sidecar.components.pubsub import Message
+from tandem.sidecar.components.wire import compact_json, string_map
 
 from .connection import RedisSettings
 
@@ -98,8 +99,7 @@ def text(value: object) -> str:
 
 def encode_metadata(metadata: Mapping[str, str]) -> str:
     """The ``metadata`` field as Go's ``json.Marshal`` writes a map: compact, keys sorted."""
-    return json.dumps({str(k): str(v) for k, v in sorted(metadata.items())}, separators=(",", ":"),
-                      ensure_ascii=False)
+    return compact_json({str(k): str(v) for k, v in metadata.items()}, sort_keys=True).decode()
 
 
 def decode_metadata(raw: object) -> dict[str, str]:
@@ -111,7 +111,7 @@ def decode_metadata(raw: object) -> dict[str, str]:
         return {}
     if not isinstance(parsed, dict):
         return {}
-    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in parsed.items()}
+    return string_map(parsed) or {}
 
 
 def to_message(topic: str, entry_id: object, fields: Mapping[bytes, bytes], redeliveries: int) -> Message:
