@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from .base import DriverError
 from .pubsub import Message, MessageHandler, Subscription
 
-__all__ = ["Backoff", "LoopSettings", "MessageSource", "SubscriptionLoop"]
+__all__ = ["Backoff", "LoopSettings", "MessageSource", "SubscriptionLoop", "stop_tasks"]
 
 log = logging.getLogger(__name__)
 
@@ -329,3 +329,8 @@ async def _finish(tasks: Sequence[asyncio.Task[None]], stop: Sequence[asyncio.Ta
         pending = [t for t in pending if not t.done()]
     if pending:
         log.warning("%s: %d task(s) did not stop within %.1fs", name, len(pending), timeout)
+
+
+async def stop_tasks(tasks: Sequence[asyncio.Task[None]], timeout: float, name: str) -> None:
+    """Cancel ``tasks`` and wait (at most ``timeout``) until they end, cancelling again as needed."""
+    await _finish(tasks, tasks, timeout, name)

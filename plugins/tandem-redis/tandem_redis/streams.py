@@ -1,10 +1,8 @@
-"""What the Redis Streams pub/sub shares: its metadata, the entry codec, and task shutdown."""
+"""What the Redis Streams pub/sub shares: its metadata and the entry codec."""
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tandem.sidecar.components.base import ComponentMetadata, MetadataError
@@ -15,38 +13,14 @@ from .connection import RedisSettings
 
 __all__ = [
     "CLOSE_TIMEOUT", "DEAD_CONSUMER_MS", "JANITOR_EVERY", "MAX_BACKOFF", "MIN_BACKOFF", "StreamsConfig",
-    "cancel_tasks", "decode_metadata", "encode_metadata", "parse_config", "text", "to_message",
+    "decode_metadata", "encode_metadata", "parse_config", "text", "to_message",
 ]
-
-log = logging.getLogger(__name__)
 
 MIN_BACKOFF = 0.05  # reconnect back-off of the loops …
 MAX_BACKOFF = 2.0  # … doubled up to this
 JANITOR_EVERY = 300.0  # seconds between sweeps for consumers of dead subscribers
 DEAD_CONSUMER_MS = 3_600_000  # idle time after which such a consumer with nothing pending is removed
 CLOSE_TIMEOUT = 2.0  # bound on the clean-up calls of close()
-
-
-async def cancel_tasks(tasks: Sequence[asyncio.Task[None]], timeout: float = CLOSE_TIMEOUT) -> None:
-    """Cancel ``tasks`` and wait for them, cancelling again as needed.
-
-    redis-py on Python 3.11 can swallow a cancellation (its ``asyncio.wait_for``
-    around socket writes), so one ``cancel()`` is not always enough; the loops
-    also check ``closed`` on every turn. Gives up after ``timeout``.
-    """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    pending = [t for t in tasks if not t.done()]
-    while pending and loop.time() < deadline:
-        for task in pending:
-            task.cancel()
-        await asyncio.wait(pending, timeout=0.05)
-        pending = [t for t in pending if not t.done()]
-    if pending:
-        log.warning("redis pubsub: %d task(s) did not stop within %.1fs", len(pending), timeout)
-    for task in tasks:
-        if task.done() and not task.cancelled() and task.exception() is not None:
-            log.debug("redis pubsub: task %s ended with %r", task.get_name(), task.exception())
 
 
 @dataclass(frozen=True)

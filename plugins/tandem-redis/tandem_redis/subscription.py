@@ -18,10 +18,16 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import RedisError, ResponseError
 
 from tandem.sidecar.components.pubsub import Message, PubSubError, SubscribeRequest
-from tandem.sidecar.components.subscription_loop import Backoff, LoopSettings, MessageSource, SubscriptionLoop
+from tandem.sidecar.components.subscription_loop import (
+    Backoff,
+    LoopSettings,
+    MessageSource,
+    SubscriptionLoop,
+    stop_tasks,
+)
 
 from .connection import translate
-from .streams import CLOSE_TIMEOUT, DEAD_CONSUMER_MS, JANITOR_EVERY, MAX_BACKOFF, MIN_BACKOFF, cancel_tasks, text, to_message
+from .streams import CLOSE_TIMEOUT, DEAD_CONSUMER_MS, JANITOR_EVERY, MAX_BACKOFF, MIN_BACKOFF, text, to_message
 
 if TYPE_CHECKING:
     from .pubsub import RedisPubSub
@@ -177,7 +183,7 @@ class RedisSource(MessageSource):
         for timer in self.retrying.values():
             timer.cancel()
         self.retrying.clear()
-        await cancel_tasks(list(self.retries))
+        await stop_tasks(list(self.retries), CLOSE_TIMEOUT, f"redis pubsub {self.topic}/{self.consumer}")
         try:
             # Messages read but not acknowledged stay pending and are claimed by others after processingTimeout.
             _, _, client = self.broker.ready()
