@@ -205,9 +205,10 @@ class SubscriptionLoop(Subscription):
             self._woken.clear()
             try:
                 fetched = list(await self.source.fetch(room))
-            except DriverError as exc:
+            except Exception as exc:  # a driver bug must not end the subscription silently either
                 failures += 1
-                (log.warning if failures == 1 else log.debug)("%s: fetching failed: %s", self.name, exc)
+                (log.warning if failures == 1 else log.debug)("%s: fetching failed: %s", self.name, exc,
+                                                              exc_info=not isinstance(exc, DriverError))
                 fetched = []
             else:
                 if failures:
@@ -238,7 +239,7 @@ class SubscriptionLoop(Subscription):
                 continue
             try:
                 self.deliver(await self.source.recover(room))
-            except DriverError as exc:
+            except Exception as exc:
                 log.debug("%s: recovering stale messages failed: %s", self.name, exc)
 
     # -- handling -------------------------------------------------------------------
@@ -288,7 +289,7 @@ class SubscriptionLoop(Subscription):
                 if nacks:
                     await self.source.nack(nacks)
                 failures = 0
-            except DriverError as exc:
+            except Exception as exc:
                 # Not lost: an unwritten outcome only means one more delivery once the lease ends.
                 failures += 1
                 log.warning("%s: recording %d outcomes failed: %s", self.name, len(acks) + len(nacks), exc)

@@ -185,3 +185,18 @@ async def test_an_event_driven_source_is_fetched_again_only_when_woken() -> None
     loop.wake()
     await until(lambda: source.acks == [["1"]])
     await loop.close()
+
+
+async def test_an_unexpected_fetch_error_does_not_end_the_subscription() -> None:
+    class Buggy(ListSource):
+        async def fetch(self, limit: int) -> Sequence[Message]:
+            if not self.limits:
+                self.limits.append(limit)
+                raise KeyError("a driver bug")
+            return await super().fetch(limit)
+
+    source, handler = Buggy([msg(1)]), Gate()
+    handler.open.set()
+    loop = SubscriptionLoop(source, handler, settings()).start()
+    await until(lambda: source.acks == [["1"]])
+    await loop.close()
