@@ -167,8 +167,8 @@ class SubscriptionLoop(Subscription):
         self.closed = True
         self._woken.set()
         self._room.set()
-        fetcher, *others = self._tasks
-        stop = [*others, fetcher] if self.source.interruptible else others
+        fetcher, others = self._tasks[:1], self._tasks[1:]  # no tasks if it was never started
+        stop = [*others, *fetcher] if self.source.interruptible else others
         # A fetch that is not cancelled hands what it returns back itself (see _fetch_loop).
         await _finish(self._tasks, stop, self.settings.close_timeout, self.name)
         waiting = list(self._backlog)
@@ -308,7 +308,7 @@ class SubscriptionLoop(Subscription):
         """Await ``call`` within the close timeout; a failure is logged (leases bring messages back)."""
         try:
             await asyncio.wait_for(call, self.settings.close_timeout)  # type: ignore[arg-type]
-        except (DriverError, asyncio.TimeoutError, OSError) as exc:
+        except Exception as exc:  # DriverError, a timeout, or a driver's bug: close goes on regardless
             log.warning("%s: %s failed: %s", self.name, what, exc)
 
 

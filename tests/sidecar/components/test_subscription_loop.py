@@ -200,3 +200,9 @@ async def test_an_unexpected_fetch_error_does_not_end_the_subscription() -> None
     loop = SubscriptionLoop(source, handler, settings()).start()
     await until(lambda: source.acks == [["1"]])
     await loop.close()
+
+
+async def test_closing_a_loop_never_started_is_harmless() -> None:
+    source = ListSource([msg(1)])
+    await SubscriptionLoop(source, Gate(), settings()).close()
+    assert source.closed and source.limits == []
