@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .blocks.secrets import parse_scopes
 from .blocks.pubsub.subscriptions import SubscriptionError, from_documents
+from .blocks.secrets import parse_scopes
 from .components.fields import check_fields
 from .components.loader import Resources, load_configuration, load_resources
 from .components.model import ComponentError, ComponentSpec, Configuration

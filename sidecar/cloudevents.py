@@ -8,7 +8,6 @@ JSON documents whose extra attributes must survive untouched.
 from __future__ import annotations
 
 import base64
-import json
 import re
 import uuid
 from collections.abc import Mapping
@@ -16,6 +15,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from . import strictjson
+from .components.wire import compact_json
+from .components.wire import field as wire_field
 
 __all__ = [
     "CLOUDEVENT_CONTENT_TYPE", "DEFAULT_SOURCE", "DEFAULT_TYPE", "SPEC_VERSION", "InvalidCloudEvent",
@@ -146,11 +147,7 @@ def from_cloudevent(body: bytes, *, topic: str, pubsub: str, traceparent: str, t
 
 
 def _override(metadata: Mapping[str, str], name: str) -> str | None:
-    key = f"cloudevent.{name}"
-    for k, v in metadata.items():
-        if k.lower() == key:
-            return v
-    return None
+    return wire_field(metadata, f"cloudevent.{name}")
 
 
 def build_envelope(body: bytes, content_type: str | None, *, topic: str, pubsub: str, source: str,
@@ -199,13 +196,11 @@ def set_expiration(event: dict[str, Any], ttl: int, now: datetime | None = None)
 
 def encode(event: Mapping[str, Any]) -> bytes:
     """The JSON bytes handed to the broker."""
-    return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+    return compact_json(event)
 
 
 def _meta(metadata: Mapping[str, str], name: str) -> str | None:
-    if name in metadata:
-        return metadata[name]
-    return next((v for k, v in metadata.items() if k.lower() == name), None)
+    return wire_field(metadata, name)
 
 
 def _trace_from_metadata(event: dict[str, Any], metadata: Mapping[str, str], *, only_missing: bool) -> None:

@@ -3,8 +3,14 @@
 Environment switches (read when :func:`plugin_manager` is called, never at import):
 
 * ``TANDEM_DISABLE_PLUGIN_AUTOLOAD`` — do not load ``tandem.plugins`` entry points.
+* ``TANDEM_DISABLE_PLUGINS`` — comma-separated plugin names never registered (as pytest's
+  ``-p no:name``): entry-point names, ``TANDEM_PLUGINS`` modules, or ``tandem.builtin``.
 * ``TANDEM_PLUGINS`` — comma-separated module names to register explicitly.
-* ``TANDEM_DEBUG_PLUGINS`` — trace every hook call to stderr.
+* ``TANDEM_PLUGIN_TRACE`` (or its older name ``TANDEM_DEBUG_PLUGINS``) — trace every hook call
+  to stderr, with pluggy's own tracer.
+
+A plugin whose ``@hookimpl`` names no hook of :mod:`.hookspecs` (a misspelt hook) is refused
+when it is loaded, with a :class:`PluginError` naming the plugin.
 """
 from __future__ import annotations
 
@@ -23,7 +29,7 @@ from .components.fields import MetadataField
 from .families import unknown_type_hint
 
 __all__ = [
-    "ENTRY_POINT_GROUP", "ComponentFactory", "ComponentRegistry", "PluginError", "UnknownComponentType",
+    "BUILTIN_PLUGIN", "ENTRY_POINT_GROUP", "ComponentFactory", "ComponentRegistry", "PluginError", "UnknownComponentType",
     "plugin_manager", "component_registry",
 ]
 
@@ -96,33 +102,57 @@ def _version_key(version: str) -> str:
     return "v1" if version in _EQUIVALENT_VERSIONS else version
 
 
+BUILTIN_PLUGIN = "tandem.builtin"
+
+
+def _names(value: str) -> list[str]:
+    return [name for name in (part.strip() for part in value.split(",")) if name]
+
+
+def _validation_error(exc: pluggy.PluginValidationError, pm: pluggy.PluginManager) -> PluginError:
+    """Pluggy's message, led by the plugin's registered name (its module path alone can be obscure)."""
+    name = pm.get_name(exc.plugin) or getattr(exc.plugin, "__name__", repr(exc.plugin))
+    return PluginError(f"plugin {name!r} is invalid: {exc}")
+
+
 def plugin_manager(
-    extra: Iterable[object] = (), env: Mapping[str, str] | None = None
+    extra: Iterable[object] = (), env: Mapping[str, str] | None = None, disabled: Iterable[str] = (),
 ) -> pluggy.PluginManager:
-    """A plugin manager with the built-in drivers, entry points and ``extra`` plugins."""
+    """A plugin manager with the built-in drivers, entry points and ``extra`` plugins.
+
+    ``disabled`` (plus ``TANDEM_DISABLE_PLUGINS``) names plugins that are never registered.
+    """
     env = os.environ if env is None else env
     from .drivers import builtin
 
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    pm.register(builtin, "tandem.builtin")
-    if not env.get("TANDEM_DISABLE_PLUGIN_AUTOLOAD"):
-        try:
-            pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-        except Exception as exc:
-            raise PluginError(
-                f"a plugin of the {ENTRY_POINT_GROUP!r} entry-point group failed to load: {exc!r}"
-            ) from exc
-    for name in filter(None, (n.strip() for n in env.get("TANDEM_PLUGINS", "").split(","))):
-        if pm.get_plugin(name) is None:
+    for name in [*_names(env.get("TANDEM_DISABLE_PLUGINS", "")), *disabled]:
+        pm.set_blocked(name)
+    try:
+        pm.register(builtin, BUILTIN_PLUGIN)
+        if not env.get("TANDEM_DISABLE_PLUGIN_AUTOLOAD"):
             try:
-                module = importlib.import_module(name)
-            except ImportError as exc:
-                raise PluginError(f"TANDEM_PLUGINS names {name!r}, which cannot be imported: {exc}") from exc
-            pm.register(module, name)
-    for plugin in extra:
-        pm.register(plugin)
-    if env.get("TANDEM_DEBUG_PLUGINS"):
+                pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+            except pluggy.PluginValidationError:
+                raise
+            except Exception as exc:
+                raise PluginError(
+                    f"a plugin of the {ENTRY_POINT_GROUP!r} entry-point group failed to load: {exc!r}"
+                ) from exc
+        for name in _names(env.get("TANDEM_PLUGINS", "")):
+            if pm.get_plugin(name) is None and not pm.is_blocked(name):
+                try:
+                    module = importlib.import_module(name)
+                except ImportError as exc:
+                    raise PluginError(f"TANDEM_PLUGINS names {name!r}, which cannot be imported: {exc}") from exc
+                pm.register(module, name)
+        for plugin in extra:
+            pm.register(plugin)
+        pm.check_pending()  # a misspelt hook is an error now, not a silently ignored function
+    except pluggy.PluginValidationError as exc:
+        raise _validation_error(exc, pm) from exc
+    if env.get("TANDEM_PLUGIN_TRACE") or env.get("TANDEM_DEBUG_PLUGINS"):
         pm.trace.root.setwriter(sys.stderr.write)
         pm.enable_tracing()
     return pm
@@ -133,12 +163,17 @@ def component_registry(pm: pluggy.PluginManager) -> ComponentRegistry:
     registry = ComponentRegistry()
     dists = {id(plugin): f"{dist.project_name} {dist.version}" for plugin, dist in pm.list_plugin_distinfo()}
     for name, plugin in pm.list_name_plugin():
-        registry.plugins[name] = dists.get(id(plugin), "tandem (built-in)" if name == "tandem.builtin" else "")
-    for impl in pm.hook.tandem_component_factories.get_hookimpls():
+        if plugin is not None:  # blocked names are listed with ``None``
+            registry.plugins[name] = dists.get(id(plugin), "tandem (built-in)" if name == BUILTIN_PLUGIN else "")
+    plugins = [plugin for _, plugin in pm.list_name_plugin() if plugin is not None]
+    for impl in reversed(pm.hook.tandem_component_factories.get_hookimpls()):
+        # One pluggy call per plugin (tracing and monitoring see it), so a factory is credited to
+        # the plugin that returned it and a failure names that plugin.
+        caller = pm.subset_hook_caller("tandem_component_factories", [p for p in plugins if p is not impl.plugin])
         try:
-            factories = cast("Iterable[ComponentFactory]", impl.function() or ())
-            for factory in factories:
-                registry.add(factory, impl.plugin_name)
+            for factories in caller():
+                for factory in cast("Iterable[ComponentFactory]", factories or ()):
+                    registry.add(factory, impl.plugin_name)
         except Exception as exc:
             raise PluginError(f"plugin {impl.plugin_name!r} failed to register its components: {exc!r}") from exc
     return registry

@@ -85,7 +85,7 @@ def test_every_feature_name_is_documented(guide: str) -> None:
 
 
 @pytest.mark.parametrize("name", [
-    "tandem.plugins", "TANDEM_DISABLE_PLUGIN_AUTOLOAD", "TANDEM_PLUGINS", "TANDEM_DEBUG_PLUGINS",
+    "tandem.plugins", "TANDEM_DISABLE_PLUGIN_AUTOLOAD", "TANDEM_PLUGINS", "TANDEM_DEBUG_PLUGINS", "TANDEM_DISABLE_PLUGINS", "TANDEM_PLUGIN_TRACE",
     "StateStoreConformance", "PubSubConformance", "LockStoreConformance", "open_component", "build_component",
     "tandem components",
 ])

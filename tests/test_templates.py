@@ -36,6 +36,8 @@ TEMPLATES = ROOT / "cookiecutter-template"
 YES_NO = ("yes", "no")
 SERVICE_OPTIONS = list(itertools.product(YES_NO, YES_NO, YES_NO))
 PLUGIN_KINDS = {"state": "state.tplstate", "pubsub": "pubsub.tplpubsub", "binding": "bindings.tplbinding"}
+#: What each sample driver is built on from the toolkit under the contracts.
+TOOLKIT = {"state": "class MemoryStore(AtomicStateStore)", "pubsub": "SubscriptionLoop(source, handler"}
 _LISTENING = re.compile(r"listening on http://[^:\s]+:(\d+)")
 
 
@@ -196,6 +198,9 @@ def test_plugin_kind_installs_passes_its_tests_and_loads_in_tandemd(tmp_path: Pa
     assert sorted(p.name for p in (project / "tests").glob("test_*.py")) == [f"test_{kind}.py"]
     assert f"{package} = {package}.plugin" in (project / "setup.cfg").read_text()
     assert f"`{ctype}`" in (project / "README.md").read_text()
+    if kind in TOOLKIT:  # the sample driver stands on the toolkit, and its own tests check that
+        assert TOOLKIT[kind] in (project / package / f"{kind}.py").read_text()
+        assert "toolkit" in (project / "tests" / f"test_{kind}.py").read_text()
     python, env = _install_and_test(project, tmp_path)
 
     listed = _run([str(python), "-c", "from tandem.sidecar.plugins import component_registry, plugin_manager; "

@@ -22,6 +22,7 @@ import aiohttp
 
 from ..channel import AppChannel
 from ..components.placement import PlacementError, PlacementStore
+from ..components.wire import field as wire_field
 from ..errors import DaprError
 from ..observability import Observability
 from ..observability.tracing import CLIENT
@@ -383,10 +384,7 @@ class ActorRuntime:
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
-    for key, value in headers.items():
-        if key.lower() == name:
-            return value
-    return None
+    return wire_field(headers, name)
 
 
 def _reply_headers(headers: Mapping[str, str]) -> dict[str, str]:

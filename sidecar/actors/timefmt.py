@@ -13,6 +13,8 @@ from datetime import datetime, timedelta, timezone
 
 from dateutil.relativedelta import relativedelta
 
+from ..components.values import go_duration_seconds
+
 __all__ = [
     "TimeFormatError", "Period", "parse_go_duration", "parse_due_time", "parse_period",
     "parse_ttl", "format_go_duration", "format_rfc3339",
@@ -23,10 +25,6 @@ class TimeFormatError(ValueError):
     """A time field that none of the accepted forms matches."""
 
 
-_GO_UNITS = {
-    "ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0,
-}
-_GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 _ISO = re.compile(
     r"P(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
     r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?"
@@ -35,26 +33,10 @@ _ISO = re.compile(
 
 def parse_go_duration(text: str) -> timedelta:
     """Parse Go's ``time.ParseDuration`` form (signed, units ns … h, concatenated)."""
-    raw = text.strip()
-    sign = 1.0
-    body = raw
-    if body[:1] and body[0] in "+-":
-        sign = -1.0 if body[0] == "-" else 1.0
-        body = body[1:]
-    if body == "0":
-        return timedelta(0)
-    if not body:
-        raise TimeFormatError(f"invalid duration {text!r}")
-    seconds = 0.0
-    pos = 0
-    for match in _GO_PART.finditer(body):
-        if match.start() != pos:
-            raise TimeFormatError(f"invalid duration {text!r}")
-        seconds += float(match.group(1)) * _GO_UNITS[match.group(2)]
-        pos = match.end()
-    if pos != len(body):
-        raise TimeFormatError(f"invalid duration {text!r}")
-    return timedelta(seconds=sign * seconds)
+    try:
+        return timedelta(seconds=go_duration_seconds(text))
+    except ValueError:
+        raise TimeFormatError(f"invalid duration {text!r}") from None
 
 
 def format_go_duration(delta: timedelta) -> str:

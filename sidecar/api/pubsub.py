@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
-from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
@@ -23,6 +21,8 @@ from ..cloudevents import (
     is_json_content_type,
     is_string_content_type,
 )
+from ..components.wire import compact_json
+from ..components.wire import field as _field
 from ..errors import DaprError
 from ..tracecontext import SCOPE_KEY, for_next_hop, incoming
 from .responses import json_response, no_content, query_metadata
@@ -73,14 +73,6 @@ def routes(block: Publisher) -> list[Route]:
 
 def _names(request: Request) -> tuple[str, str]:
     return request.path_params.get("pubsub", ""), request.path_params.get("topic", "")
-
-
-def _field(obj: Mapping[str, Any], name: str) -> Any:
-    """Go's JSON decoder matches field names case-insensitively; so do we."""
-    if name in obj:
-        return obj[name]
-    lowered = name.lower()
-    return next((v for k, v in obj.items() if k.lower() == lowered), None)
 
 
 def _bulk_entries(body: bytes, pubsub: str, topic: str, app_id: str) -> list[BulkEntry]:
@@ -137,5 +129,5 @@ def _event_bytes(event: Any, content_type: str) -> bytes:
             raise mismatch
         return event.encode()
     if is_json_content_type(content_type) or is_cloudevent_content_type(content_type):
-        return json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+        return compact_json(event)
     raise mismatch

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.types import Send
 
 from .. import strictjson
+from ..components.wire import compact_json
 from ..errors import DaprError
 
 __all__ = ["no_content", "json_response", "error_response", "read_json", "query_metadata", "send_error"]
@@ -22,7 +23,7 @@ def no_content() -> Response:
 
 
 def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    body = compact_json(data)
     return Response(body, status_code=status, headers=headers, media_type="application/json")
 
 

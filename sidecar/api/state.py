@@ -21,6 +21,8 @@ from ..components.state import (
     TransactionOp,
 )
 from ..components.state_query import QueryItem, parse_query
+from ..components.wire import compact_json, string_map
+from ..components.wire import field as _field
 from ..errors import DaprError
 from .responses import json_response, no_content, query_metadata, read_json
 
@@ -118,23 +120,12 @@ def routes(block: StateBlock) -> list[Route]:
     ]
 
 
-def _field(obj: Mapping[str, Any], name: str) -> Any:
-    """Go's JSON decoder matches field names case-insensitively; so do we."""
-    if name in obj:
-        return obj[name]
-    lowered = name.lower()
-    for key, value in obj.items():
-        if key.lower() == lowered:
-            return value
-    return None
-
-
 def _string_map(value: Any, what: str) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise DaprError(400, "ERR_MALFORMED_REQUEST", f"{what} must be an object of strings")
-    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in value.items()}
+    return string_map(value) or {}
 
 
 def _key(item: Mapping[str, Any], where: str) -> str:
@@ -167,7 +158,7 @@ def _set_request(item: Any, extra: Mapping[str, str], index: int) -> SetRequest:
     value = _field(item, "value")
     return SetRequest(
         key=_key(item, where),
-        value=json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode(),
+        value=compact_json(value),
         etag=_etag(item), metadata=metadata, concurrency=concurrency, consistency=consistency,
         ttl=_ttl(metadata),
     )

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..components.model import ComponentError
 from ..components.secretstores import SecretStore, SecretStoreError
+from ..components.wire import field as _field  # Dapr decodes the Configuration case-insensitively
 from ..errors import DaprError
 from .base import Block, LoadedComponent
 
@@ -137,12 +138,6 @@ class SecretsBlock(Block):
         return allowed
 
 
-def _field(obj: Mapping[str, Any], name: str) -> Any:
-    """Dapr decodes the Configuration case-insensitively; so do we."""
-    if name in obj:
-        return obj[name]
-    lowered = name.lower()
-    return next((v for k, v in obj.items() if str(k).lower() == lowered), None)
 
 
 def _names(value: Any, where: str, at: str) -> frozenset[str]:

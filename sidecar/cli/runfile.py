@@ -31,8 +31,8 @@ import yaml
 
 from ..components.values import parse_size
 from ..config import APP_PROTOCOLS
-from ..observability.logs import LEVELS
 from ..home import default_components_path, default_config_path
+from ..observability.logs import LEVELS
 
 __all__ = ["RunFileError", "AppSpec", "RunFile", "find_run_file", "load_run_file", "AUTO_PORT", "DEFAULT_NAMES",
            "NOT_APPLIED"]

@@ -8,7 +8,16 @@ from typing import ClassVar
 
 from .values import parse_bool, parse_duration, parse_size
 
-__all__ = ["Component", "ComponentMetadata", "MetadataError"]
+__all__ = ["Component", "ComponentMetadata", "DriverError", "MetadataError"]
+
+
+class DriverError(Exception):
+    """Root of every driver failure at run time (``PubSubError``, ``StateError``, ``LockError`` …).
+
+    Code that drives any kind of component (the subscription loop, the
+    conformance kit) catches this one class; the API layer still maps each
+    contract's own subclass to its Dapr error code.
+    """
 
 
 class MetadataError(ValueError):

@@ -20,7 +20,7 @@ import enum
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .base import Component
+from .base import Component, DriverError
 
 __all__ = [
     "BindingError", "BindingEvent", "BindingFeature", "EventHandler", "InputBinding", "InvokeRequest",
@@ -35,7 +35,7 @@ class BindingFeature(str, enum.Enum):
     OUTPUT_BINDING = "OUTPUT_BINDING"
 
 
-class BindingError(Exception):
+class BindingError(DriverError):
     """The outside system failed an operation.
 
     ``metadata`` is what is known of its answer anyway (an HTTP status, say):

@@ -10,12 +10,12 @@ import abc
 import enum
 from dataclasses import dataclass
 
-from .base import Component
+from .base import Component, DriverError
 
 __all__ = ["LockError", "LockStore", "TryLockRequest", "UnlockRequest", "UnlockStatus"]
 
 
-class LockError(Exception):
+class LockError(DriverError):
     """The store could not be asked (connection lost …)."""
 
 

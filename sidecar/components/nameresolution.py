@@ -8,6 +8,7 @@ machines (Redis, Kubernetes DNS) implements the same three methods.
 """
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
 
 from .base import Component
@@ -48,12 +49,12 @@ class NameResolver(Component):
 
     kind = "nameresolution"
 
-    async def register(self, registration: SelfRegistration) -> None:
+    async def register(self, registration: SelfRegistration) -> None:  # noqa: B027 - optional hook
         """Announce this sidecar; the default does nothing (for resolvers fed from elsewhere)."""
 
-    async def unregister(self) -> None:
+    async def unregister(self) -> None:  # noqa: B027 - optional hook
         """Withdraw the announcement; called once at shutdown."""
 
+    @abc.abstractmethod
     async def resolve(self, request: ResolveRequest) -> list[Address]:
         """Every live address serving ``request.app_id``; an empty list when none is known."""
-        raise NotImplementedError

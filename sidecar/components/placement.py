@@ -25,12 +25,12 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from .base import Component
+from .base import Component, DriverError
 
 __all__ = ["HostInfo", "ReminderRecord", "PlacementStore", "PlacementError"]
 
 
-class PlacementError(Exception):
+class PlacementError(DriverError):
     """The placement store failed (server down, timeout ...)."""
 
 

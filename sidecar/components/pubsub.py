@@ -21,7 +21,7 @@ import enum
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .base import Component
+from .base import Component, DriverError
 
 __all__ = [
     "BulkPublishEntry", "BulkPublishFailure", "Message", "MessageHandler", "PubSub", "PubSubError",
@@ -39,7 +39,7 @@ class PubSubFeature(str, enum.Enum):
     BULK_SUBSCRIBE = "BULK_SUBSCRIBE"
 
 
-class PubSubError(Exception):
+class PubSubError(DriverError):
     """A broker failure (publish not accepted, connection lost …)."""
 
 

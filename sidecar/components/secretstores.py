@@ -10,12 +10,12 @@ import abc
 import enum
 from collections.abc import Mapping
 
-from .base import Component
+from .base import Component, DriverError
 
 __all__ = ["SecretNotFound", "SecretStore", "SecretStoreError", "SecretStoreFeature"]
 
 
-class SecretStoreError(Exception):
+class SecretStoreError(DriverError):
     """The store could not answer. The message must never contain a secret value."""
 
 

@@ -8,18 +8,20 @@ raises :class:`ETagInvalid` for one it could never have issued and
 """
 from __future__ import annotations
 
+import abc
 import asyncio
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
-from .base import Component
+from .base import Component, DriverError
 from .state_query import Query, QueryItem, QueryPage
 
 __all__ = [
-    "BulkGetItem", "Concurrency", "Consistency", "DeleteRequest", "ETagInvalid", "ETagMismatch",
+    "AtomicStateStore", "BulkGetItem", "Concurrency", "Consistency", "DeleteRequest", "ETagInvalid", "ETagMismatch",
     "GetRequest", "GetResponse", "Query", "QueryItem", "QueryPage", "SetRequest", "StateError", "StateFeature",
-    "StateStore", "TransactionOp",
+    "StateStore", "TransactionOp", "expire_time_metadata",
 ]
 
 
@@ -44,7 +46,7 @@ class Consistency(str, enum.Enum):
     EVENTUAL = "eventual"
 
 
-class StateError(Exception):
+class StateError(DriverError):
     """A store failure that is not about ETags."""
 
 
@@ -86,6 +88,17 @@ class SetRequest:
     def first_write(self) -> bool:
         return self.concurrency is Concurrency.FIRST_WRITE
 
+    def expires_in(self, default: int | None = None) -> int | None:
+        """Seconds until the value expires, or ``None`` for no expiry; the one TTL check of every driver.
+
+        ``default`` (a store's ``ttlInSeconds``) applies when the request sets none; ``0`` and ``-1``
+        store no expiry, so a plain save clears one that an earlier save set, as in Dapr.
+        """
+        ttl = self.ttl if self.ttl is not None else default
+        if ttl is not None and ttl < -1:
+            raise StateError(f"invalid ttl {ttl}: must be -1 or greater")
+        return ttl if ttl is not None and ttl > 0 else None
+
 
 @dataclass(frozen=True)
 class DeleteRequest:
@@ -97,6 +110,20 @@ class DeleteRequest:
 
 
 TransactionOp = SetRequest | DeleteRequest
+
+
+def expire_time_metadata(expires: datetime | float | None) -> dict[str, str]:
+    """``{"ttlExpireTime": …}`` as Dapr reports it (Go's RFC 3339 in UTC, whole seconds); ``{}`` for no expiry.
+
+    ``expires`` is an aware or UTC-naive datetime, or seconds since the epoch.
+    """
+    if expires is None:
+        return {}
+    if not isinstance(expires, datetime):
+        expires = datetime.fromtimestamp(expires, tz=timezone.utc)
+    elif expires.tzinfo is not None:
+        expires = expires.astimezone(timezone.utc)
+    return {"ttlExpireTime": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
 @dataclass(frozen=True)
@@ -123,14 +150,17 @@ class StateStore(Component):
 
     kind = "state"
 
+    @abc.abstractmethod
     async def get(self, request: GetRequest) -> GetResponse | None:
-        raise NotImplementedError
+        """The live value of ``request.key``, or ``None``."""
 
+    @abc.abstractmethod
     async def set(self, request: SetRequest) -> None:
-        raise NotImplementedError
+        """Write one key under the rules above; raise ETagMismatch/ETagInvalid/StateError."""
 
+    @abc.abstractmethod
     async def delete(self, request: DeleteRequest) -> None:
-        raise NotImplementedError
+        """Delete one key under the rules above."""
 
     async def bulk_get(self, requests: Sequence[GetRequest]) -> list[BulkGetItem]:
         """Read many keys; a failure of one key is reported in its item."""
@@ -168,3 +198,35 @@ class StateStore(Component):
         live ``(key, value, etag)`` rows to :func:`.state_query.run_query`.
         """
         raise NotImplementedError(f"{type(self).__name__} does not support queries")
+
+
+class AtomicStateStore(StateStore):
+    """The toolkit's base for a store that can apply a list of operations atomically.
+
+    A driver writes ``get`` and ``transact`` (and ``bulk_get`` if it can beat one
+    ``get`` per key); ``set``, ``delete``, ``bulk_set`` and ``bulk_delete`` are
+    ``transact`` of those operations, so the ETag, first-write and TTL rules live
+    in one place of the driver and bulk writes are all-or-nothing. Declare
+    ``TRANSACTIONAL`` in ``features``. TTLs come from :meth:`SetRequest.expires_in`;
+    expiry times go out through :func:`expire_time_metadata`.
+    """
+
+    @abc.abstractmethod
+    async def transact(self, operations: Sequence[TransactionOp]) -> None:
+        """Apply every operation in order (a later one sees the earlier ones), or none; raise the first failure."""
+
+    async def set(self, request: SetRequest) -> None:
+        await self.transact((request,))
+
+    async def delete(self, request: DeleteRequest) -> None:
+        await self.transact((request,))
+
+    async def bulk_set(self, requests: Sequence[SetRequest]) -> None:
+        """Atomic: every item is written or none."""
+        if requests:
+            await self.transact(requests)
+
+    async def bulk_delete(self, requests: Sequence[DeleteRequest]) -> None:
+        """Atomic: every item is deleted or none."""
+        if requests:
+            await self.transact(requests)

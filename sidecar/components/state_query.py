@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
+from .wire import field as wire_field
+
 __all__ = [
     "And", "Compare", "CompareOp", "Filter", "In", "Or", "Query", "QueryItem", "QueryPage", "QueryRow",
     "SortKey", "parse_query", "run_query",
@@ -209,9 +211,7 @@ def _parse_page(obj: Any) -> tuple[int, str | None]:
 
 def _field(obj: Mapping[str, Any], name: str) -> Any:
     """Go decodes ``sort`` and ``page`` into structs, matching field names case-insensitively."""
-    if name in obj:
-        return obj[name]
-    return next((v for k, v in obj.items() if k.lower() == name), None)
+    return wire_field(obj, name)
 
 
 def _offset(token: str | None) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["parse_bool", "parse_duration", "parse_size"]
+__all__ = ["go_duration_seconds", "parse_bool", "parse_duration", "parse_size"]
 
 _GO_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 _UNIT_SECONDS = {
@@ -37,6 +37,31 @@ def parse_bool(value: str | bool | None, default: bool = False) -> bool:
     raise ValueError(f"not a boolean: {value!r}")
 
 
+def go_duration_seconds(text: str) -> float:
+    """Seconds for Go's ``time.ParseDuration`` syntax (``1m30s``, ``-250ms``, ``0h5m0s0ms0μs``, ``0``).
+
+    The one Go-duration parser of the sidecar: component metadata (through
+    :func:`parse_duration`) and the actor API's ``dueTime``/``period``/``ttl``
+    (``actors.timefmt``) both read durations with it. Raises ``ValueError``.
+    """
+    body = text.strip()
+    sign = 1.0
+    if body[:1] in ("+", "-"):
+        sign = -1.0 if body[0] == "-" else 1.0
+        body = body[1:]
+    if body == "0":
+        return 0.0
+    total, pos = 0.0, 0
+    for match in _GO_DURATION_PART.finditer(body):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        pos = match.end()
+    if pos != len(body) or pos == 0:
+        raise ValueError(f"not a duration: {text!r} (use Go syntax such as 5s, 1m30s, 250ms)")
+    return sign * total
+
+
 def parse_duration(value: str | int | float, *, bare_unit: float = 1e-3) -> float:
     """Return seconds for a Go duration (``1m30s``, ``250ms``) or a bare number.
 
@@ -52,19 +77,7 @@ def parse_duration(value: str | int | float, *, bare_unit: float = 1e-3) -> floa
         return float(text) * bare_unit
     except ValueError:
         pass
-    sign = 1.0
-    if text[0] in "+-":
-        sign = -1.0 if text[0] == "-" else 1.0
-        text = text[1:]
-    total, pos = 0.0, 0
-    for match in _GO_DURATION_PART.finditer(text):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        pos = match.end()
-    if pos != len(text) or pos == 0:
-        raise ValueError(f"not a duration: {value!r} (use Go syntax such as 5s, 1m30s, 250ms)")
-    return sign * total
+    return go_duration_seconds(value)
 
 
 def parse_size(value: str | int) -> int:

@@ -1,9 +1,9 @@
 """The core's own plugin: registers the built-in drivers exactly as a third party would."""
 from __future__ import annotations
 
+from ..components.fields import with_fields
 from ..hookspecs import hookimpl
 from ..plugins import ComponentFactory
-from ..components.fields import with_fields
 from .builtin_fields import BUILTIN_FIELDS
 
 

@@ -1,11 +1,11 @@
 """``pubsub.in-memory``: a process-local broker with consumer groups, for tests and one-sidecar demos.
 
 Each topic holds one queue per consumer group; a publish appends to every
-group that exists at that moment. Dispatch is event-driven (no polling): a
-publish, a finished handler or a due redelivery hands ready messages to the
-group's subscribers round-robin, skipping any whose ``concurrency`` slots are
-all busy. Everything runs on the event loop with no ``await`` between a check
-and its update, so no lock is needed.
+group that exists at that moment and wakes the group's subscriptions. The
+delivery loop is the toolkit's :class:`.SubscriptionLoop`; this module only
+says how messages are leased (a token and a processing-timeout timer per
+delivery), acknowledged and handed back. Everything runs on the event loop
+with no ``await`` between a check and its update, so no lock is needed.
 
 A delivery carries a token; every later state change (ack, nack, processing
 timeout, release on close) checks it, so the outcome of a handler that was
@@ -17,9 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import logging
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..components.base import ComponentMetadata, MetadataError
@@ -32,13 +31,9 @@ from ..components.pubsub import (
     SubscribeRequest,
     Subscription,
 )
+from ..components.subscription_loop import LoopSettings, MessageSource, SubscriptionLoop
 
 __all__ = ["MemoryPubSub"]
-
-log = logging.getLogger(__name__)
-
-_BACKOFF = 0.05  # first redelivery delay after a handler raised, doubled each time …
-_MAX_BACKOFF = 2.0  # … up to this
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +52,7 @@ class _Entry:
     payload: _Payload
     redeliveries: int = 0
     token: int = 0  # bumped on every hand-out and every take-back
-    owner: _MemorySubscription | None = None  # set while in flight
+    owner: _MemorySource | None = None  # set while in flight
     done: bool = False
     timer: asyncio.TimerHandle | None = None
 
@@ -66,123 +61,115 @@ class _Entry:
         return Message(topic=p.topic, data=p.data, metadata=p.metadata, content_type=p.content_type, id=p.id,
                        redeliveries=self.redeliveries)
 
+    def take_back(self, *, count: bool = True) -> None:
+        """Not in flight any more; ``count``: the hand-out counts as a delivery."""
+        if self.owner is not None:
+            self.owner.owned.discard(self)
+        self.owner = None
+        self.token += 1
+        self.redeliveries += count
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
 
 @dataclass(eq=False)
 class _Group:
     ready: deque[_Entry] = field(default_factory=deque)
-    subscribers: list[_MemorySubscription] = field(default_factory=list)
-    turn: int = 0  # round-robin position
+    sources: list[_MemorySource] = field(default_factory=list)
+    turn: int = 0  # which subscription is woken first: members take turns
 
     def push(self, entry: _Entry, *, front: bool = False) -> None:
         if entry.done:
             return
         (self.ready.appendleft if front else self.ready.append)(entry)
-        self.pump()
+        self.wake()
 
-    def pump(self) -> None:
-        """Hand ready messages to subscribers with a free slot, round-robin."""
-        while self.ready and self.subscribers:
-            sub = self._next_free()
-            if sub is None:
-                return
+    def wake(self) -> None:
+        if self.sources:
+            self.turn = (self.turn + 1) % len(self.sources)
+            for source in self.sources[self.turn:] + self.sources[:self.turn]:
+                source.loop.wake()
+
+    def take(self, limit: int) -> list[_Entry]:
+        taken: list[_Entry] = []
+        while self.ready and len(taken) < limit:
             entry = self.ready.popleft()
-            if entry.done or entry.owner is not None:
-                continue  # acknowledged late, or already handed out again
-            sub.deliver(entry)
-
-    def _next_free(self) -> _MemorySubscription | None:
-        count = len(self.subscribers)
-        for step in range(count):
-            index = (self.turn + step) % count
-            sub = self.subscribers[index]
-            if sub.has_slot():
-                self.turn = index + 1
-                return sub
-        return None
+            if not entry.done and entry.owner is None:  # else: acknowledged late, or handed out again
+                taken.append(entry)
+        return taken
 
 
-class _MemorySubscription(Subscription):
-    def __init__(self, broker: MemoryPubSub, group: _Group, request: SubscribeRequest,
-                 handler: MessageHandler) -> None:
+class _MemorySource(MessageSource):
+    """One subscription's view of its group: fetch leases entries, outcomes check the lease's token."""
+
+    def __init__(self, broker: MemoryPubSub, group: _Group) -> None:
         self._broker = broker
         self._group = group
-        self._handler = handler
-        self._limit = max(1, request.concurrency)
-        self._running = 0  # handler calls not yet returned (stuck ones included)
-        self._owned: set[_Entry] = set()  # entries this subscription holds in flight
-        self.closed = False
+        self.owned: set[_Entry] = set()
+        #: Each handed-out Message object (by identity) → its entry and the token of that hand-out.
+        self._leases: dict[int, tuple[Message, _Entry, int]] = {}
+        self.loop: SubscriptionLoop
 
-    def has_slot(self) -> bool:
-        return not self.closed and self._running < self._limit
-
-    def deliver(self, entry: _Entry) -> None:
-        entry.token += 1
-        entry.owner = self
-        self._owned.add(entry)
+    async def fetch(self, limit: int) -> Sequence[Message]:
         loop = asyncio.get_running_loop()
-        entry.timer = loop.call_later(self._broker.processing_timeout, self._expire, entry, entry.token)
-        self._running += 1
-        task = loop.create_task(self._call(entry, entry.token, entry.message()))
-        self._broker.tasks.add(task)
-        task.add_done_callback(self._broker.tasks.discard)
+        messages = []
+        for entry in self._group.take(limit):
+            entry.token += 1
+            entry.owner = self
+            self.owned.add(entry)
+            entry.timer = loop.call_later(self._broker.processing_timeout, self._expire, entry, entry.token)
+            message = entry.message()
+            self._leases[id(message)] = (message, entry, entry.token)
+            messages.append(message)
+        return messages
 
-    async def _call(self, entry: _Entry, token: int, message: Message) -> None:
-        ok = False
-        try:
-            await self._handler(message)
-            ok = True
-        except Exception as exc:  # the handler's failure means "deliver again"
-            log.debug("in-memory pubsub: handler failed for message %s: %r", message.id, exc)
-        finally:
-            self._running -= 1
-            self._settle(entry, token, ok)
-            self._group.pump()
+    def _lease(self, message: Message, *, keep: bool = False) -> tuple[_Entry, bool] | None:
+        """The entry and whether this hand-out still holds it."""
+        found = self._leases.get(id(message)) if keep else self._leases.pop(id(message), None)
+        if found is None or found[1].done:
+            return None
+        _, entry, token = found
+        return entry, entry.token == token
 
-    def _take_back(self, entry: _Entry) -> None:
-        self._owned.discard(entry)
-        entry.owner = None
-        entry.token += 1
-        entry.redeliveries += 1
-        if entry.timer is not None:
-            entry.timer.cancel()
-            entry.timer = None
+    async def ack(self, messages: Sequence[Message]) -> None:
+        for message in messages:
+            found = self._lease(message)
+            if found is None:
+                continue
+            entry, current = found
+            if current or entry.owner is None:  # a late success acknowledges a message nobody holds
+                entry.take_back(count=False)
+                entry.done = True
 
-    def _settle(self, entry: _Entry, token: int, ok: bool) -> None:
-        if entry.done:
-            return
-        if entry.token != token:  # overtaken by a timeout or a close
-            if ok and entry.owner is None:
-                entry.done = True  # it is only waiting: the late success acknowledges it
-            return
-        if ok:
-            self._owned.discard(entry)
-            entry.owner = None
-            entry.done = True
-            if entry.timer is not None:
-                entry.timer.cancel()
-            return
-        delay = min(_BACKOFF * 2.0 ** min(entry.redeliveries, 30), _MAX_BACKOFF)
-        self._take_back(entry)
-        entry.timer = asyncio.get_running_loop().call_later(delay, self._group.push, entry)
+    async def nack(self, messages: Sequence[tuple[Message, float]]) -> None:
+        loop = asyncio.get_running_loop()
+        for message, delay in messages:
+            found = self._lease(message)
+            if found is not None and found[1]:
+                entry = found[0]
+                entry.take_back()
+                entry.timer = loop.call_later(delay, self._group.push, entry)
+
+    async def release(self, messages: Sequence[Message], *, started: bool) -> None:
+        # Kept in ``_leases``: a late success of a released message still acknowledges it.
+        held = [found[0] for m in messages if (found := self._lease(m, keep=True)) is not None and found[1]]
+        for entry in sorted(held, key=lambda e: int(e.payload.id), reverse=True):
+            entry.take_back(count=started)
+            self._group.ready.appendleft(entry)
+        self._group.wake()
 
     def _expire(self, entry: _Entry, token: int) -> None:
         """The processing timeout: the message is deliverable again; the slow handler keeps running."""
         if entry.token == token and entry.owner is self:
             entry.timer = None
-            self._take_back(entry)
+            entry.take_back()
             self._group.push(entry, front=True)
 
     async def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self._broker.subscriptions.discard(self)
         with contextlib.suppress(ValueError):
-            self._group.subscribers.remove(self)
-        for entry in sorted(self._owned, key=lambda e: int(e.payload.id), reverse=True):
-            self._take_back(entry)
-            self._group.ready.appendleft(entry)
-        self._group.pump()
+            self._group.sources.remove(self)
+        self._broker.subscriptions.discard(self.loop)
 
 
 class MemoryPubSub(PubSub):
@@ -191,8 +178,7 @@ class MemoryPubSub(PubSub):
     def __init__(self) -> None:
         self._topics: dict[str, dict[str, _Group]] = {}
         self._ids = itertools.count(1)
-        self.subscriptions: set[_MemorySubscription] = set()
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.subscriptions: set[SubscriptionLoop] = set()
         self.processing_timeout = 60.0
         self._closed = False
 
@@ -204,12 +190,11 @@ class MemoryPubSub(PubSub):
     async def close(self) -> None:
         """Stop deliveries, then cancel handler calls still running (they stay unacknowledged)."""
         self._closed = True
-        for sub in list(self.subscriptions):
+        subs = list(self.subscriptions)
+        for sub in subs:
             await sub.close()
-        tasks = list(self.tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for sub in subs:
+            await sub.cancel_handlers()
 
     async def publish(self, request: PublishRequest) -> None:
         if self._closed:
@@ -226,8 +211,10 @@ class MemoryPubSub(PubSub):
             raise PubSubError("in-memory pubsub is closed")
         groups = self._topics.setdefault(request.topic, {})
         group = groups.setdefault(request.consumer_group, _Group())
-        sub = _MemorySubscription(self, group, request, handler)
-        group.subscribers.append(sub)
-        self.subscriptions.add(sub)
-        group.pump()  # messages kept while the group had no subscriber
-        return sub
+        source = _MemorySource(self, group)
+        # Event-driven: publishes, expired leases and due retries wake the loop; it never polls.
+        settings = LoopSettings(concurrency=request.concurrency, poll_interval=None)
+        source.loop = SubscriptionLoop(source, handler, settings, f"in-memory pubsub {request.topic}/{request.consumer_group}")
+        group.sources.append(source)
+        self.subscriptions.add(source.loop)
+        return source.loop.start()  # its first fetch takes what the group kept meanwhile

@@ -16,10 +16,10 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 from ..components.base import ComponentMetadata
 from ..components.state import (
+    AtomicStateStore,
     BulkGetItem,
     DeleteRequest,
     ETagInvalid,
@@ -31,8 +31,8 @@ from ..components.state import (
     SetRequest,
     StateError,
     StateFeature,
-    StateStore,
     TransactionOp,
+    expire_time_metadata,
 )
 from ..components.state_query import run_query
 
@@ -55,11 +55,6 @@ class _Entry:
         return self.expires is None or self.expires > now
 
 
-def rfc3339(ts: float) -> str:
-    """Format like Go's ``time.RFC3339`` in UTC, as Dapr's ``ttlExpireTime``."""
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _check_etag(etag: str | None) -> str | None:
     """Normalise an ETag: empty means none; anything not a decimal integer is invalid."""
     if not etag:
@@ -69,16 +64,7 @@ def _check_etag(etag: str | None) -> str | None:
     return etag
 
 
-def _expiry(ttl: int | None, now: float) -> float | None:
-    """``None``/``0``/``-1`` store no expiry (a plain set clears any previous one)."""
-    if ttl is None:
-        return None
-    if ttl < -1:
-        raise StateError(f"invalid ttl {ttl}: must be -1 or greater")
-    return now + ttl if ttl > 0 else None
-
-
-class MemoryStateStore(StateStore):
+class MemoryStateStore(AtomicStateStore):
     """Dict-backed store; ETags are a per-store increasing integer."""
 
     def __init__(self) -> None:
@@ -118,9 +104,7 @@ class MemoryStateStore(StateStore):
 
     @staticmethod
     def _response_metadata(entry: _Entry) -> Mapping[str, str]:
-        if entry.expires is None:
-            return {}
-        return {"ttlExpireTime": rfc3339(entry.expires)}
+        return expire_time_metadata(entry.expires)
 
     async def get(self, request: GetRequest) -> GetResponse | None:
         entry = self._live(request.key, time.time())
@@ -173,7 +157,8 @@ class MemoryStateStore(StateStore):
                     raise ETagMismatch(f"first-write: key {op.key!r} already exists")
                 if not isinstance(op.value, (bytes, bytearray, memoryview)):
                     raise StateError(f"value for key {op.key!r} must be bytes")
-                overlay[op.key] = _Entry(bytes(op.value), str(next(self._versions)), _expiry(op.ttl, now))
+                ttl = op.expires_in()
+                overlay[op.key] = _Entry(bytes(op.value), str(next(self._versions)), None if ttl is None else now + ttl)
             elif isinstance(op, DeleteRequest):
                 overlay[op.key] = None  # deleted by this transaction
             else:
@@ -186,20 +171,6 @@ class MemoryStateStore(StateStore):
             self._data[key] = entry
             if entry.expires is not None:
                 heapq.heappush(self._expiries, (entry.expires, key, entry.etag))
-
-    async def set(self, request: SetRequest) -> None:
-        self._apply((request,))
-
-    async def delete(self, request: DeleteRequest) -> None:
-        self._apply((request,))
-
-    async def bulk_set(self, requests: Sequence[SetRequest]) -> None:
-        """Atomic: either every item is written or none."""
-        self._apply(requests)
-
-    async def bulk_delete(self, requests: Sequence[DeleteRequest]) -> None:
-        """Atomic: either every item is deleted or none."""
-        self._apply(requests)
 
     async def transact(self, operations: Sequence[TransactionOp]) -> None:
         self._apply(operations)

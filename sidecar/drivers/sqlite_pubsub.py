@@ -45,8 +45,9 @@ from ..components.pubsub import (
     SubscribeRequest,
     Subscription,
 )
+from ..components.subscription_loop import Backoff, LoopSettings, SubscriptionLoop
 from ._sqlite import SqliteWorker, identifier, operation_timeout, parse_connection_string
-from ._sqlite_subscription import SqliteSubscription, wake
+from ._sqlite_subscription import SqliteSource, wake
 
 __all__ = ["SqlitePubSub"]
 
@@ -72,9 +73,10 @@ class _Config:
     timeout: float
     pragmas: tuple[str, ...]
 
-    def delay(self, redeliveries: int) -> float:
-        """The back-off before redelivering a message whose handler raised."""
-        return min(self.backoff * 2.0 ** min(redeliveries, 30), self.max_backoff)
+    def loop_settings(self, concurrency: int) -> LoopSettings:
+        return LoopSettings(concurrency=concurrency, retry=Backoff(self.backoff, self.max_backoff),
+                            poll_interval=self.poll, errors=Backoff(self.poll, self.poll * 64),
+                            close_timeout=max(5.0, self.timeout))
 
 
 def _duration(md: ComponentMetadata, key: str, default: float, *, minimum: float = 0.0) -> float:
@@ -156,7 +158,7 @@ class SqlitePubSub(PubSub):
         self._gc_task: asyncio.Task[None] | None = None
         self._queued: list[tuple[_Row, asyncio.Future[None]]] = []
         self._committer: asyncio.Task[None] | None = None
-        self.subscriptions: set[SqliteSubscription] = set()
+        self.subscriptions: set[SubscriptionLoop] = set()
 
     def features(self) -> frozenset[str]:
         return frozenset({PubSubFeature.BULK_PUBLISH.value})
@@ -178,12 +180,8 @@ class SqlitePubSub(PubSub):
         subs, self.subscriptions = list(self.subscriptions), set()
         for sub in subs:
             await sub.close()
-        tasks = [task for sub in subs for task in sub.tasks]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
         for sub in subs:
-            await sub.flush()
+            await sub.cancel_handlers()
         if self._gc_task is not None:
             self._gc_task.cancel()
         await asyncio.gather(*(t for t in (self._committer, self._gc_task) if t), return_exceptions=True)
@@ -299,9 +297,12 @@ class SqlitePubSub(PubSub):
 
         # Created before returning: every message published from now on is the group's.
         group_id = await self.run(lambda: self.write(body))
-        sub = SqliteSubscription(self, request, handler, group_id)
-        self.subscriptions.add(sub)
-        return sub
+        cfg, _ = self._ready()
+        source = SqliteSource(self, request.topic, group_id)
+        source.loop = SubscriptionLoop(source, handler, cfg.loop_settings(request.concurrency),
+                                       f"sqlite pubsub {request.topic}/{request.consumer_group}")
+        self.subscriptions.add(source.loop)
+        return source.loop.start()
 
     async def claim(self, group_id: int, token: str, limit: int) -> list[Message]:
         """Lease up to ``limit`` visible messages of the group (``Message.id`` is the seq)."""
@@ -323,9 +324,9 @@ class SqlitePubSub(PubSub):
 
         return await self.run(op)
 
-    async def settle(self, group_id: int, token: str, acks: Sequence[int],
-                     nacks: Sequence[tuple[int, int]], releases: Sequence[tuple[int, int]]) -> None:
-        """Acks, nacks ``(seq, redeliveries)`` and releases ``(seq, undo)`` of one subscription, in one transaction."""
+    async def settle(self, group_id: int, token: str, acks: Sequence[int] = (),
+                     nacks: Sequence[tuple[int, float]] = (), releases: Sequence[tuple[int, int]] = ()) -> None:
+        """Acks, nacks ``(seq, delay)`` and releases ``(seq, undo)`` of one subscription, in one transaction."""
         cfg, sql = self._ready()
 
         def body(conn: sqlite3.Connection) -> None:
@@ -333,7 +334,7 @@ class SqlitePubSub(PubSub):
             conn.executemany(sql.ack, [(group_id, seq, token) for seq in acks])
             if cfg.retention == 0:
                 conn.executemany(sql.forget, [(seq, seq) for seq in acks])
-            conn.executemany(sql.nack, [(now + cfg.delay(n), group_id, seq, token) for seq, n in nacks])
+            conn.executemany(sql.nack, [(now + delay, group_id, seq, token) for seq, delay in nacks])
             conn.executemany(sql.release, [(now, undo, group_id, seq, token) for seq, undo in releases])
 
         await self.run(lambda: self.write(body, durable=False))

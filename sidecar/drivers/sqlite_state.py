@@ -27,6 +27,7 @@ from typing import TypeVar
 
 from ..components.base import ComponentMetadata, MetadataError
 from ..components.state import (
+    AtomicStateStore,
     BulkGetItem,
     DeleteRequest,
     ETagInvalid,
@@ -38,8 +39,8 @@ from ..components.state import (
     SetRequest,
     StateError,
     StateFeature,
-    StateStore,
     TransactionOp,
+    expire_time_metadata,
 )
 from ..components.state_query import QueryRow, run_query
 from ._sqlite import SqliteWorker, identifier, operation_timeout, parse_connection_string, seconds
@@ -95,14 +96,16 @@ def _text(value: object) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def _rfc3339(stored: object) -> str:
-    """Format a stored ``expiration_time`` as Dapr's ``ttlExpireTime`` (RFC 3339, UTC)."""
+def _expire_metadata(stored: object) -> dict[str, str]:
+    """A stored ``expiration_time`` (UTC) as Dapr's ``ttlExpireTime``."""
+    if stored is None:
+        return {}
     text = _text(stored)
     try:
         moment = datetime.strptime(text[:19].replace("T", " "), "%Y-%m-%d %H:%M:%S")
     except ValueError:
-        return text
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {"ttlExpireTime": text}
+    return expire_time_metadata(moment)
 
 
 def _encode(value: bytes) -> tuple[str, int]:
@@ -175,7 +178,7 @@ class _Sql:
         self.delete_expired = f"DELETE FROM {table} WHERE expiration_time IS NOT NULL AND expiration_time <= ?"
 
 
-class SqliteStateStore(StateStore):
+class SqliteStateStore(AtomicStateStore):
     """SQLite-backed store; one worker thread and one connection per instance."""
 
     def __init__(self) -> None:
@@ -242,7 +245,7 @@ class SqliteStateStore(StateStore):
             if row is None:
                 return None
             value, is_binary, etag, expires = row
-            metadata = {} if expires is None else {"ttlExpireTime": _rfc3339(expires)}
+            metadata = _expire_metadata(expires)
             return GetResponse(data=_decode(value, is_binary), etag=_text(etag), metadata=metadata)
 
         return await self._run(op)
@@ -261,7 +264,7 @@ class SqliteStateStore(StateStore):
                 stmt = sql.bulk + "(" + ",".join("?" * len(chunk)) + ")"
                 for key, value, is_binary, etag, expires in self._worker.db().execute(stmt, (now, *chunk)):
                     name = _text(key)
-                    metadata = {} if expires is None else {"ttlExpireTime": _rfc3339(expires)}
+                    metadata = _expire_metadata(expires)
                     try:
                         found[name] = BulkGetItem(key=name, data=_decode(value, is_binary), etag=_text(etag),
                                                   metadata=metadata)
@@ -310,11 +313,9 @@ class SqliteStateStore(StateStore):
             return
         if not isinstance(op, SetRequest):
             raise StateError(f"unsupported transaction operation {type(op).__name__}")
-        if op.ttl is not None and op.ttl < -1:
-            raise StateError(f"invalid ttl {op.ttl}: must be -1 or greater")
+        ttl = op.expires_in()
         text, is_binary = _encode(op.value)
-        # No ttl (or -1) stores no expiry: a plain set clears a previous one, as in Dapr.
-        expires = _ts(moment + timedelta(seconds=op.ttl)) if op.ttl and op.ttl > 0 else None
+        expires = None if ttl is None else _ts(moment + timedelta(seconds=ttl))
         new_etag = str(uuid.uuid4())
         if etag is not None:
             params = (text, is_binary, new_etag, now, expires, op.key, etag, now)
@@ -336,21 +337,8 @@ class SqliteStateStore(StateStore):
 
         await self._run(lambda: self._worker.write(body))
 
-    async def set(self, request: SetRequest) -> None:
-        await self._write_ops((request,))
-
-    async def delete(self, request: DeleteRequest) -> None:
-        await self._write_ops((request,))
-
-    async def bulk_set(self, requests: Sequence[SetRequest]) -> None:
-        """Atomic: one transaction, all items or none."""
-        await self._write_ops(requests)
-
-    async def bulk_delete(self, requests: Sequence[DeleteRequest]) -> None:
-        """Atomic: one transaction, all items or none."""
-        await self._write_ops(requests)
-
     async def transact(self, operations: Sequence[TransactionOp]) -> None:
+        """One ``BEGIN IMMEDIATE`` transaction: atomic across the processes sharing the file."""
         await self._write_ops(operations)
 
 

@@ -139,3 +139,54 @@ def test_the_sidecar_honours_the_autoload_switch(installed_plugin: Path, tmp_pat
         env={"PYTHONPATH": str(installed_plugin), "TANDEM_DISABLE_PLUGIN_AUTOLOAD": "1",
              "TANDEM_HOME": str(tmp_path)})
     assert code != 0 and "state.fake" in output
+
+
+def test_hook_calls_go_through_pluggy_so_tracing_shows_them(capsys: pytest.CaptureFixture[str]) -> None:
+    pm = plugin_manager(env={"TANDEM_DISABLE_PLUGIN_AUTOLOAD": "1", "TANDEM_PLUGIN_TRACE": "1"})
+    component_registry(pm)
+    trace = capsys.readouterr().err
+    assert "tandem_component_factories" in trace and "finish tandem_component_factories" in trace
+
+
+def test_a_hook_call_is_seen_by_pluggy_monitoring() -> None:
+    pm = plugin_manager(env={"TANDEM_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    seen: list[str] = []
+    pm.add_hookcall_monitoring(lambda name, impls, kwargs: seen.append(name), lambda *args: None)
+    component_registry(pm)
+    assert seen == ["tandem_component_factories"]
+
+
+def test_a_misspelt_hook_is_refused_naming_the_plugin() -> None:
+    class Typo:
+        @hookimpl
+        def tandem_componet_factories(self) -> list[ComponentFactory]:
+            return []
+
+    with pytest.raises(PluginError, match=r"tandem_componet_factories") as caught:
+        plugin_manager(extra=[Typo()], env={"TANDEM_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    assert "Typo" in str(caught.value)
+
+
+def test_a_misspelt_hook_in_an_entry_point_plugin_names_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "tandem_typo.py").write_text(
+        "from tandem.sidecar import hookimpl\n\n@hookimpl\ndef tandem_component_factory():\n    return []\n")
+    info = tmp_path / "tandem_typo-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tandem-typo\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[tandem.plugins]\ntypo = tandem_typo\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(PluginError, match=r"plugin 'typo' is invalid.*tandem_component_factory"):
+        plugin_manager(env={})
+
+
+def test_a_plugin_can_be_disabled_by_name(installed_plugin: Path) -> None:
+    registry = component_registry(plugin_manager(env={"TANDEM_DISABLE_PLUGINS": "other, fake"}))
+    assert "state.fake" not in registry.types() and "fake" not in registry.plugins
+    assert "state.in-memory" in registry.types()
+
+
+def test_disabling_also_covers_named_modules_and_the_builtins(installed_plugin: Path) -> None:
+    env = {"TANDEM_DISABLE_PLUGIN_AUTOLOAD": "1", "TANDEM_PLUGINS": "tandem_fake"}
+    assert "state.fake" not in component_registry(plugin_manager(env=env, disabled=["tandem_fake"])).types()
+    no_builtin = component_registry(plugin_manager(env={**env, "TANDEM_DISABLE_PLUGINS": "tandem.builtin"}))
+    assert no_builtin.types() == ["state.fake"]

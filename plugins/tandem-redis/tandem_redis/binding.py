@@ -18,12 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import redis.asyncio as aioredis
-
 from tandem.sidecar.components.base import ComponentMetadata
 from tandem.sidecar.components.bindings import BindingError, InvokeRequest, InvokeResponse, OutputBinding
 
-from .connection import RedisSettings, parse_settings, translate
+from .component import RedisComponent
+from .connection import RedisSettings, translate
 
 __all__ = ["RedisBinding"]
 
@@ -44,40 +43,21 @@ def _ttl(metadata: dict[str, str]) -> int | None:
     return value
 
 
-class RedisBinding(OutputBinding):
+class RedisBinding(RedisComponent, OutputBinding):
     """One client per component; each operation is a single round trip."""
 
-    def __init__(self) -> None:
-        self._settings: RedisSettings | None = None
-        self._client: aioredis.Redis | None = None
-        self._name = ""
+    error = BindingError
+    label = "redis binding"
+    _name = ""
 
-    async def init(self, metadata: ComponentMetadata) -> None:
-        settings = self._settings = parse_settings(metadata)
+    def configure(self, metadata: ComponentMetadata, settings: RedisSettings) -> None:
         self._name = metadata.name
-        client = self._client = settings.client()
-        try:
-            # Dapr pings at start-up, so a wrong redisHost stops the sidecar rather than the first call.
-            with translate(BindingError, f"redis binding {metadata.name}", settings):
-                await client.ping()
-        except BaseException:
-            await self.close()
-            raise
-
-    async def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
-        if self._settings is not None:
-            self._settings.cleanup()
 
     def operations(self) -> Sequence[str]:
         return _OPERATIONS
 
     async def invoke(self, request: InvokeRequest) -> InvokeResponse | None:
-        if self._settings is None or self._client is None:
-            raise BindingError("redis binding is not initialised or closed")
-        settings, client = self._settings, self._client
+        settings, client = self.connection()
         metadata = dict(request.metadata)
         key = metadata.get("key", "")
         if not key:

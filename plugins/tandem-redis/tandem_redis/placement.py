@@ -20,13 +20,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict
 
-import redis.asyncio as aioredis
-from redis.commands.core import AsyncScript
-
-from tandem.sidecar.components.base import ComponentMetadata
 from tandem.sidecar.components.placement import HostInfo, PlacementError, PlacementStore, ReminderRecord
 
-from .connection import RedisSettings, parse_settings, translate
+from .component import RedisComponent
+from .connection import translate
 
 __all__ = ["RedisPlacementStore"]
 
@@ -81,65 +78,37 @@ def _due_key(namespace: str, actor_type: str) -> str:
     return f"{_base(namespace)}||due||{actor_type}"
 
 
-class RedisPlacementStore(PlacementStore):
+class RedisPlacementStore(RedisComponent, PlacementStore):
+    error = PlacementError
+    label = "redis placement store"
+    scripts = (_CLAIM, _RELEASE, _ADVANCE)
+
     def __init__(self) -> None:
-        self._settings: RedisSettings | None = None
-        self._client: aioredis.Redis | None = None
-        self._claim: AsyncScript | None = None
-        self._release: AsyncScript | None = None
-        self._advance: AsyncScript | None = None
         self._namespaces: dict[str, str] = {}  # host id -> namespace, for our own hosts' leave
-
-    async def init(self, metadata: ComponentMetadata) -> None:
-        settings = self._settings = parse_settings(metadata)
-        client = self._client = settings.client()
-        self._claim = client.register_script(_CLAIM)
-        self._release = client.register_script(_RELEASE)
-        self._advance = client.register_script(_ADVANCE)
-        try:
-            with translate(PlacementError, f"placement store {metadata.name}", settings):
-                for script in (_CLAIM, _RELEASE, _ADVANCE):
-                    await client.script_load(script)
-        except BaseException:
-            await self.close()
-            raise
-
-    async def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
-        if self._settings is not None:
-            self._settings.cleanup()
-
-    def _ready(self) -> tuple[RedisSettings, aioredis.Redis]:
-        if self._settings is None or self._client is None:
-            raise PlacementError("redis placement store is not initialised or closed")
-        return self._settings, self._client
 
     # membership
     async def heartbeat(self, host: HostInfo, ttl: float) -> None:
-        settings, client = self._ready()
+        settings, client = self.connection()
         self._namespaces[host.host_id] = host.namespace
         row = json.dumps({**asdict(host), "types": list(host.types), "expires": time.time() + ttl})
         with translate(PlacementError, "placement heartbeat", settings):
             await client.hset(f"{_base(host.namespace)}||hosts", host.host_id, row)
 
     async def leave(self, host_id: str) -> None:
-        settings, client = self._ready()
+        settings, client = self.connection()
         namespace = self._namespaces.pop(host_id, None)
         if namespace is None:
             return  # never heartbeated through this store: nothing of it to remove
         held = f"{_base(namespace)}||held||{host_id}"
-        assert self._release is not None
         with translate(PlacementError, "placement leave", settings):
             claims = await client.smembers(held)
             if claims:
-                await self._release(keys=[held, *claims], args=[host_id], client=client)
+                await self.script(_RELEASE)(keys=[held, *claims], args=[host_id], client=client)
             await client.delete(held)
             await client.hdel(f"{_base(namespace)}||hosts", host_id)
 
     async def live_hosts(self, namespace: str) -> list[HostInfo]:
-        settings, client = self._ready()
+        settings, client = self.connection()
         with translate(PlacementError, "placement hosts", settings):
             rows = await client.hgetall(f"{_base(namespace)}||hosts")
         now = time.time()
@@ -159,10 +128,9 @@ class RedisPlacementStore(PlacementStore):
 
     # claims
     async def claim(self, namespace: str, actor_key: str, host_id: str) -> str | None:
-        settings, client = self._ready()
-        assert self._claim is not None
+        settings, client = self.connection()
         with translate(PlacementError, f"claim {actor_key}", settings):
-            holder = await self._claim(keys=[f"{_base(namespace)}||claim||{actor_key}", f"{_base(namespace)}||hosts",
+            holder = await self.script(_CLAIM)(keys=[f"{_base(namespace)}||claim||{actor_key}", f"{_base(namespace)}||hosts",
                                              f"{_base(namespace)}||held||{host_id}"],
                                        args=[host_id, repr(time.time())], client=client)
         return holder.decode() if holder else None
@@ -170,16 +138,15 @@ class RedisPlacementStore(PlacementStore):
     async def release(self, namespace: str, actor_keys: Sequence[str], host_id: str) -> None:
         if not actor_keys:
             return
-        settings, client = self._ready()
-        assert self._release is not None
+        settings, client = self.connection()
         with translate(PlacementError, "release claims", settings):
-            await self._release(keys=[f"{_base(namespace)}||held||{host_id}",
+            await self.script(_RELEASE)(keys=[f"{_base(namespace)}||held||{host_id}",
                                       *(f"{_base(namespace)}||claim||{k}" for k in actor_keys)],
                                 args=[host_id], client=client)
 
     # reminders
     async def save_reminder(self, record: ReminderRecord) -> None:
-        settings, client = self._ready()
+        settings, client = self.connection()
         key = _reminder_key(record.namespace, *record.key)
         with translate(PlacementError, "save reminder", settings):
             async with client.pipeline(transaction=True) as pipe:
@@ -188,13 +155,13 @@ class RedisPlacementStore(PlacementStore):
                 await pipe.execute()
 
     async def get_reminder(self, namespace: str, actor_type: str, actor_id: str, name: str) -> ReminderRecord | None:
-        settings, client = self._ready()
+        settings, client = self.connection()
         with translate(PlacementError, "get reminder", settings):
             raw = await client.get(_reminder_key(namespace, actor_type, actor_id, name))
         return ReminderRecord.from_json(raw) if raw else None
 
     async def delete_reminder(self, namespace: str, actor_type: str, actor_id: str, name: str) -> None:
-        settings, client = self._ready()
+        settings, client = self.connection()
         key = _reminder_key(namespace, actor_type, actor_id, name)
         with translate(PlacementError, "delete reminder", settings):
             async with client.pipeline(transaction=True) as pipe:
@@ -204,7 +171,7 @@ class RedisPlacementStore(PlacementStore):
 
     async def due_reminders(self, namespace: str, types: Sequence[str], now: float,
                             limit: int) -> list[ReminderRecord]:
-        settings, client = self._ready()
+        settings, client = self.connection()
         found: list[ReminderRecord] = []
         with translate(PlacementError, "due reminders", settings):
             for actor_type in types:
@@ -218,13 +185,12 @@ class RedisPlacementStore(PlacementStore):
 
     async def advance_reminders(self, ticks: Sequence[tuple[ReminderRecord, float | None, int]]) -> list[bool]:
         """Every tick's compare-and-set script in one pipelined round trip (each still atomic on its own)."""
-        settings, client = self._ready()
-        assert self._advance is not None
+        settings, client = self.connection()
         with translate(PlacementError, "advance reminders", settings):
             async with client.pipeline(transaction=False) as pipe:
                 for record, next_fire, fired in ticks:
                     updated = "" if next_fire is None else record.to_json(next_fire=next_fire, fired=fired)
-                    await self._advance(keys=[_reminder_key(record.namespace, *record.key),
+                    await self.script(_ADVANCE)(keys=[_reminder_key(record.namespace, *record.key),
                                               _due_key(record.namespace, record.actor_type)],
                                         args=[repr(record.next_fire), "" if next_fire is None else repr(next_fire),
                                               updated], client=pipe)

@@ -1,9 +1,10 @@
 """``pubsub.redis``: Redis Streams with consumer groups, on the wire exactly as Dapr's (spec §8.3).
 
 * Publish: ``XADD <topic> [MAXLEN ~ maxLenApprox] * data <bytes> metadata <json>``.
-* Subscribe: ``XGROUP CREATE <topic> <group> 0 MKSTREAM`` (``BUSYGROUP`` ignored), then a read loop of
-  ``XREADGROUP GROUP <group> <consumer> COUNT <queueDepth> BLOCK <readTimeout> STREAMS <topic> >`` feeding
-  ``concurrency`` handler calls; ``XACK`` when the handler returns.
+* Subscribe: ``XGROUP CREATE <topic> <group> 0 MKSTREAM`` (``BUSYGROUP`` ignored), then the toolkit's
+  delivery loop (:class:`~tandem.sidecar.components.subscription_loop.SubscriptionLoop`) reading with
+  ``XREADGROUP GROUP <group> <consumer> COUNT <free slots, at most queueDepth> BLOCK <readTimeout> STREAMS
+  <topic> >`` into ``concurrency`` handler calls; ``XACK`` (batched) when the handler returns.
 * Every ``redeliverInterval`` a loop claims (``XPENDING`` + ``XCLAIM``) the group's entries idle for
   ``processingTimeout`` or more, whoever held them, so a dead subscriber's messages come back.
 
@@ -25,7 +26,6 @@ and re-create the group on ``NOGROUP`` (a restarted Redis that kept no data).
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -44,57 +44,55 @@ from tandem.sidecar.components.pubsub import (
     SubscribeRequest,
     Subscription,
 )
+from tandem.sidecar.components.subscription_loop import SubscriptionLoop
 
 from . import scripts
-from .connection import RedisSettings, is_connection_error, parse_settings, translate
-from .streams import StreamsConfig, cancel_tasks, encode_metadata, parse_config
-from .subscription import RedisSubscription
+from .component import RedisComponent
+from .connection import RedisSettings, is_connection_error, translate
+from .streams import StreamsConfig, encode_metadata, parse_config
+from .subscription import RedisSource
 
 __all__ = ["RedisPubSub"]
 
 log = logging.getLogger(__name__)
 
 
-class RedisPubSub(PubSub):
+class RedisPubSub(RedisComponent, PubSub):
     """Topics are streams; consumer groups are Redis consumer groups."""
 
-    def __init__(self) -> None:
-        self._cfg: StreamsConfig | None = None
-        self._settings: RedisSettings | None = None
-        self._client: aioredis.Redis | None = None
-        self.reclaim: AsyncScript
-        self.forget: AsyncScript
-        self.subscriptions: set[RedisSubscription] = set()
-        self.tasks: set[asyncio.Task[None]] = set()
+    error = PubSubError
+    label = "redis pubsub"
+    scripts = (scripts.PUBSUB_RECLAIM, scripts.PUBSUB_FORGET_CONSUMER)
+    _cfg: StreamsConfig | None = None
 
-    async def init(self, metadata: ComponentMetadata) -> None:
-        settings = self._settings = parse_settings(metadata)
+    def __init__(self) -> None:
+        self.subscriptions: set[SubscriptionLoop] = set()
+
+    def configure(self, metadata: ComponentMetadata, settings: RedisSettings) -> None:
         self._cfg = parse_config(metadata, settings)
-        client = self._client = settings.client()
-        self.reclaim = client.register_script(scripts.PUBSUB_RECLAIM)
-        self.forget = client.register_script(scripts.PUBSUB_FORGET_CONSUMER)
-        try:
-            with translate(PubSubError, f"pubsub {metadata.name}", settings):
-                await client.ping()
-        except BaseException:
-            await self.close()
-            raise
+
+    @property
+    def reclaim(self) -> AsyncScript:
+        return self.script(scripts.PUBSUB_RECLAIM)
+
+    @property
+    def forget(self) -> AsyncScript:
+        return self.script(scripts.PUBSUB_FORGET_CONSUMER)
 
     def ready(self) -> tuple[StreamsConfig, RedisSettings, aioredis.Redis]:
-        if self._cfg is None or self._settings is None or self._client is None:
-            raise PubSubError("redis pubsub is not initialised or closed")
-        return self._cfg, self._settings, self._client
+        settings, client = self.connection()
+        if self._cfg is None:
+            raise PubSubError(f"{self.label} is not initialised or closed")
+        return self._cfg, settings, client
 
     async def close(self) -> None:
         """Close every subscription, cancel handler calls still running (they stay pending), disconnect."""
-        for sub in list(self.subscriptions):
+        subs = list(self.subscriptions)
+        for sub in subs:
             await sub.close()
-        await cancel_tasks(list(self.tasks))
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
-        if self._settings is not None:
-            self._settings.cleanup()
+        for sub in subs:
+            await sub.cancel_handlers()
+        await super().close()
 
     def _fields(self, request: PublishRequest) -> dict[FieldT, EncodableT]:
         if not isinstance(request.data, (bytes, bytearray, memoryview)):
@@ -134,15 +132,16 @@ class RedisPubSub(PubSub):
         return failed
 
     async def subscribe(self, request: SubscribeRequest, handler: MessageHandler) -> Subscription:
-        sub = RedisSubscription(self, request, handler)
+        source = RedisSource(self, request)
         try:
-            await sub.ensure_group()
+            await source.ensure_group()
         except PubSubError as exc:
             if not is_connection_error(exc.__cause__ or exc):
-                await sub.reader.aclose()
+                await source.reader.aclose()
                 raise
             log.warning("redis pubsub %s/%s: %s; the subscription keeps trying", request.topic,
                         request.consumer_group, exc)
-        sub.start()
-        self.subscriptions.add(sub)
-        return sub
+        source.loop = SubscriptionLoop(source, handler, source.settings(request.concurrency),
+                                       f"redis pubsub {request.topic}/{source.consumer}")
+        self.subscriptions.add(source.loop)
+        return source.loop.start()

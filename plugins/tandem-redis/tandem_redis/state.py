@@ -21,14 +21,13 @@ import logging
 import re
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
 
 import redis.asyncio as aioredis
-from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
 from tandem.sidecar.components.base import ComponentMetadata, MetadataError
 from tandem.sidecar.components.state import (
+    AtomicStateStore,
     BulkGetItem,
     Consistency,
     DeleteRequest,
@@ -39,12 +38,13 @@ from tandem.sidecar.components.state import (
     SetRequest,
     StateError,
     StateFeature,
-    StateStore,
     TransactionOp,
+    expire_time_metadata,
 )
 
 from . import scripts
-from .connection import RedisSettings, parse_settings, translate
+from .component import RedisComponent
+from .connection import RedisSettings, translate
 
 __all__ = ["RedisStateStore"]
 
@@ -69,11 +69,10 @@ def _text(value: object) -> str:
 
 
 def _expire_time(pttl: object) -> dict[str, str]:
-    """Dapr's ``ttlExpireTime`` (RFC 3339, UTC) from ``PTTL`` milliseconds."""
+    """Dapr's ``ttlExpireTime`` from ``PTTL`` milliseconds."""
     if not isinstance(pttl, int) or pttl <= 0:
         return {}
-    moment = datetime.fromtimestamp(time.time() + pttl / 1000, tz=timezone.utc)
-    return {"ttlExpireTime": moment.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    return expire_time_metadata(time.time() + pttl / 1000)
 
 
 def _decode(key: str, row: object) -> GetResponse | None:
@@ -101,23 +100,21 @@ def _decode(key: str, row: object) -> GetResponse | None:
     raise StateError(f"key {key!r} holds a redis {_text(data)}, not a state value")
 
 
-class RedisStateStore(StateStore):
+class RedisStateStore(RedisComponent, AtomicStateStore):
     """Hash-per-key state in Redis, compatible with Dapr's ``state.redis``."""
 
-    def __init__(self) -> None:
-        self._settings: RedisSettings | None = None
-        self._client: aioredis.Redis | None = None
-        self._get: AsyncScript | None = None
-        self._write: AsyncScript | None = None
-        self._default_ttl: int | None = None
-        self._strict = "1"
-        self._replicas = 0
+    error = StateError
+    label = "redis state store"
+    scripts = (scripts.STATE_GET, scripts.STATE_WRITE)
+    state_fields = True
+    _default_ttl: int | None = None
+    _strict = "1"
+    _replicas = 0
 
     def features(self) -> frozenset[str]:
         return _FEATURES
 
-    async def init(self, metadata: ComponentMetadata) -> None:
-        settings = self._settings = parse_settings(metadata, state=True)
+    def configure(self, metadata: ComponentMetadata, settings: RedisSettings) -> None:
         raw_ttl = metadata.get("ttlInSeconds")
         if raw_ttl not in (None, ""):
             self._default_ttl = metadata.get_int("ttlInSeconds", 0)
@@ -129,17 +126,10 @@ class RedisStateStore(StateStore):
         if (metadata.get("queryIndexes") or "").strip():
             log.warning("state store %s: queryIndexes is ignored; the Query API over RediSearch is not "
                         "supported by tandem-redis", metadata.name)
-        client = self._client = settings.client()
-        self._get = client.register_script(scripts.STATE_GET)
-        self._write = client.register_script(scripts.STATE_WRITE)
-        try:
-            with translate(StateError, f"state store {metadata.name}", settings):
-                await client.script_load(scripts.STATE_GET)
-                await client.script_load(scripts.STATE_WRITE)
-                self._replicas = await self._count_replicas(client)
-        except BaseException:
-            await self.close()
-            raise
+
+    async def connect(self, client: aioredis.Redis) -> None:
+        await super().connect(client)
+        self._replicas = await self._count_replicas(client)
 
     @staticmethod
     async def _count_replicas(client: aioredis.Redis) -> int:
@@ -151,22 +141,11 @@ class RedisStateStore(StateStore):
             return 0
         return int(info.get("connected_slaves", 0) or 0) if isinstance(info, dict) else 0
 
-    async def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
-        if self._settings is not None:
-            self._settings.cleanup()
-
-    def _ready(self) -> tuple[RedisSettings, aioredis.Redis, AsyncScript, AsyncScript]:
-        if self._settings is None or self._client is None or self._get is None or self._write is None:
-            raise StateError("redis state store is not initialised or closed")
-        return self._settings, self._client, self._get, self._write
-
     # -- reads ---------------------------------------------------------------
 
     async def _read(self, keys: Sequence[str]) -> list[object]:
-        settings, client, get, _ = self._ready()
+        settings, client = self.connection()
+        get = self.script(scripts.STATE_GET)
         rows: list[object] = []
         with translate(StateError, "get", settings):
             for start in range(0, len(keys), _CHUNK):
@@ -207,15 +186,13 @@ class RedisStateStore(StateStore):
             raise StateError(f"unsupported transaction operation {type(op).__name__}")
         if not isinstance(op.value, (bytes, bytearray, memoryview)):
             raise StateError(f"value for key {op.key!r} must be bytes")
-        ttl = op.ttl if op.ttl is not None else self._default_ttl
-        if ttl is not None and ttl < -1:
-            raise StateError(f"invalid ttl {ttl}: must be -1 or greater")
-        # No TTL at all stores no expiry: a plain save clears one an earlier save set.
-        ttl_arg = str(ttl) if ttl is not None and ttl > 0 else "0"
+        ttl = op.expires_in(self._default_ttl)
+        ttl_arg = "0" if ttl is None else str(ttl)  # 0: no expiry (a plain save clears an earlier one)
         return ["set", _etag(op.etag), bytes(op.value), "1" if op.first_write else "0", ttl_arg]
 
     async def _run(self, mode: str, ops: Sequence[TransactionOp]) -> object:
-        settings, client, _, write = self._ready()
+        settings, client = self.connection()
+        write = self.script(scripts.STATE_WRITE)
         keys = [op.key for op in ops]
         args: list[bytes | str] = [mode, self._strict]
         for op in ops:
@@ -248,17 +225,12 @@ class RedisStateStore(StateStore):
                     _raise_script_error(text, chunk)
                     raise StateError(text)
 
-    async def set(self, request: SetRequest) -> None:
-        await self._each((request,))
-
-    async def delete(self, request: DeleteRequest) -> None:
-        await self._each((request,))
-
     async def bulk_set(self, requests: Sequence[SetRequest]) -> None:
         """Each item on its own, as Dapr's bulk save: a failed ETag does not stop the others."""
         await self._each(requests)
 
     async def bulk_delete(self, requests: Sequence[DeleteRequest]) -> None:
+        """Each item on its own, as ``bulk_set``."""
         await self._each(requests)
 
     async def transact(self, operations: Sequence[TransactionOp]) -> None:

@@ -1,51 +1,26 @@
-"""What the Redis Streams pub/sub shares: its metadata, the entry codec, and task shutdown."""
+"""What the Redis Streams pub/sub shares: its metadata and the entry codec."""
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tandem.sidecar.components.base import ComponentMetadata, MetadataError
 from tandem.sidecar.components.pubsub import Message
+from tandem.sidecar.components.wire import compact_json, string_map
 
 from .connection import RedisSettings
 
 __all__ = [
     "CLOSE_TIMEOUT", "DEAD_CONSUMER_MS", "JANITOR_EVERY", "MAX_BACKOFF", "MIN_BACKOFF", "StreamsConfig",
-    "cancel_tasks", "decode_metadata", "encode_metadata", "parse_config", "text", "to_message",
+    "decode_metadata", "encode_metadata", "parse_config", "text", "to_message",
 ]
-
-log = logging.getLogger(__name__)
 
 MIN_BACKOFF = 0.05  # reconnect back-off of the loops …
 MAX_BACKOFF = 2.0  # … doubled up to this
 JANITOR_EVERY = 300.0  # seconds between sweeps for consumers of dead subscribers
 DEAD_CONSUMER_MS = 3_600_000  # idle time after which such a consumer with nothing pending is removed
 CLOSE_TIMEOUT = 2.0  # bound on the clean-up calls of close()
-
-
-async def cancel_tasks(tasks: Sequence[asyncio.Task[None]], timeout: float = CLOSE_TIMEOUT) -> None:
-    """Cancel ``tasks`` and wait for them, cancelling again as needed.
-
-    redis-py on Python 3.11 can swallow a cancellation (its ``asyncio.wait_for``
-    around socket writes), so one ``cancel()`` is not always enough; the loops
-    also check ``closed`` on every turn. Gives up after ``timeout``.
-    """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    pending = [t for t in tasks if not t.done()]
-    while pending and loop.time() < deadline:
-        for task in pending:
-            task.cancel()
-        await asyncio.wait(pending, timeout=0.05)
-        pending = [t for t in pending if not t.done()]
-    if pending:
-        log.warning("redis pubsub: %d task(s) did not stop within %.1fs", len(pending), timeout)
-    for task in tasks:
-        if task.done() and not task.cancelled() and task.exception() is not None:
-            log.debug("redis pubsub: task %s ended with %r", task.get_name(), task.exception())
 
 
 @dataclass(frozen=True)
@@ -98,8 +73,7 @@ def text(value: object) -> str:
 
 def encode_metadata(metadata: Mapping[str, str]) -> str:
     """The ``metadata`` field as Go's ``json.Marshal`` writes a map: compact, keys sorted."""
-    return json.dumps({str(k): str(v) for k, v in sorted(metadata.items())}, separators=(",", ":"),
-                      ensure_ascii=False)
+    return compact_json({str(k): str(v) for k, v in metadata.items()}, sort_keys=True).decode()
 
 
 def decode_metadata(raw: object) -> dict[str, str]:
@@ -111,7 +85,7 @@ def decode_metadata(raw: object) -> dict[str, str]:
         return {}
     if not isinstance(parsed, dict):
         return {}
-    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in parsed.items()}
+    return string_map(parsed) or {}
 
 
 def to_message(topic: str, entry_id: object, fields: Mapping[bytes, bytes], redeliveries: int) -> Message:

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...components.wire import field as _get
+from ...components.wire import string_map
 from .routing import RoutingError, Rule, compile_rule
 
 __all__ = ["BulkSubscribe", "SubscriptionError", "SubscriptionSpec", "from_app", "from_documents"]
@@ -51,11 +53,6 @@ class SubscriptionSpec:
         return doc
 
 
-def _get(obj: Mapping[str, Any], name: str) -> Any:
-    if name in obj:
-        return obj[name]
-    lowered = name.lower()
-    return next((v for k, v in obj.items() if str(k).lower() == lowered), None)
 
 
 def _strings(value: Any, what: str) -> dict[str, str]:
@@ -63,7 +60,7 @@ def _strings(value: Any, what: str) -> dict[str, str]:
         return {}
     if not isinstance(value, Mapping):
         raise SubscriptionError(f"{what} must be an object of strings")
-    return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in value.items()}
+    return string_map(value) or {}
 
 
 def parse_one(entry: Any, kind: str, where: str) -> SubscriptionSpec | None:

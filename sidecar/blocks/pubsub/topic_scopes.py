@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ...components.base import ComponentMetadata
+from ...components.wire import field as wire_field
 
 __all__ = ["TopicScopes"]
 
@@ -24,8 +25,7 @@ __all__ = ["TopicScopes"]
 def _field(metadata: ComponentMetadata | Mapping[str, str], name: str) -> str:
     if isinstance(metadata, ComponentMetadata):
         return metadata.get(name) or ""
-    lowered = name.lower()
-    return next((v for k, v in metadata.items() if k.lower() == lowered), "") or ""
+    return wire_field(metadata, name) or ""
 
 
 def _topics(value: str) -> frozenset[str]:

@@ -307,3 +307,11 @@ async def test_sqlite_sigkilled_subscriber_loses_nothing(tmp_path: Path) -> None
             if proc is not None and proc.stdout is not None:
                 proc.stdout.close()
         await publisher.close()
+
+
+async def test_the_broker_delivers_through_the_toolkits_loop(broker: PubSub) -> None:
+    from tandem.sidecar.components.subscription_loop import SubscriptionLoop
+
+    subscription = await broker.subscribe(sub(), Inbox())
+    assert isinstance(subscription, SubscriptionLoop)
+    await subscription.close()

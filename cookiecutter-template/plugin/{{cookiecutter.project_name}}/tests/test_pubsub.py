@@ -5,7 +5,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from tandem.sidecar.components.pubsub import PubSub
+from tandem.sidecar.components.pubsub import Message, PubSub, SubscribeRequest
+from tandem.sidecar.components.subscription_loop import SubscriptionLoop
 from tandem.testing import PubSubConformance
 
 from {{ cookiecutter.package_name }} import COMPONENT_TYPE
@@ -30,3 +31,13 @@ class TestPubSub(PubSubConformance):
     async def pubsub(self, tandem_component: Callable[..., Any]) -> AsyncIterator[PubSub]:
         async with tandem_component(COMPONENT, PubSub) as broker:
             yield broker
+
+    async def test_deliveries_run_on_the_toolkits_loop(self, pubsub: PubSub) -> None:
+        """The broker supplies fetch/ack/nack; slots, batching and back-off are the toolkit's loop."""
+        subscription = await pubsub.subscribe(SubscribeRequest("toolkit-check", "group"), _ignore)
+        assert isinstance(subscription, SubscriptionLoop)
+        await subscription.close()
+
+
+async def _ignore(message: Message) -> None:
+    return None

@@ -6,9 +6,17 @@ broker's client and keep the tests green. Semantics (the contract in
 
 * each consumer group gets every message published to a topic once the group has first
   subscribed; the subscriptions of one group share its messages;
-* a message is acknowledged when the handler returns, and put back at the head of the
-  group's queue (``redeliveries`` + 1) when the handler raises or when its subscription
-  closes before the handler returned.
+* a message is acknowledged when the handler returns, and delivered again
+  (``redeliveries`` + 1) when the handler raises or when its subscription closes before
+  the handler returned.
+
+Built on Tandem's toolkit: ``subscribe`` returns a
+:class:`~tandem.sidecar.components.subscription_loop.SubscriptionLoop`, which owns the
+concurrency slots, batches acknowledgements, backs off before a redelivery and hands
+messages back at close. The driver supplies a
+:class:`~tandem.sidecar.components.subscription_loop.MessageSource`: ``fetch`` (take up to
+``limit`` messages), ``ack``, ``nack`` (deliverable again after a delay) and, here,
+``release`` (back at the head of the queue at once).
 
 Metadata (the component file's ``spec.metadata``):
 
@@ -22,6 +30,7 @@ import collections
 import contextlib
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from tandem.sidecar.components.base import ComponentMetadata
@@ -33,6 +42,7 @@ from tandem.sidecar.components.pubsub import (
     SubscribeRequest,
     Subscription,
 )
+from tandem.sidecar.components.subscription_loop import LoopSettings, MessageSource, SubscriptionLoop
 
 __all__ = ["MemoryPubSub"]
 
@@ -41,66 +51,50 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class _Group:
-    """One consumer group of one topic: its queue and a signal that something changed."""
+    """One consumer group of one topic: its queue and the subscriptions to wake when it grows."""
 
     queue: collections.deque[Message] = field(default_factory=collections.deque)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    sources: list[_Source] = field(default_factory=list)
 
     def put(self, message: Message, *, front: bool = False) -> None:
-        if front:
-            self.queue.appendleft(message)
-        else:
-            self.queue.append(message)
-        self.changed.set()
+        (self.queue.appendleft if front else self.queue.append)(message)
+        for source in self.sources:
+            source.loop.wake()
 
 
-class _Subscription(Subscription):
-    """Pulls from its group's queue, at most ``concurrency`` handler calls at once."""
+class _Source(MessageSource):
+    """One subscription's view of its group's queue; what it holds is in ``taken`` until acknowledged."""
 
-    def __init__(self, broker: MemoryPubSub, group: _Group, handler: MessageHandler, concurrency: int) -> None:
+    def __init__(self, broker: MemoryPubSub, group: _Group) -> None:
         self._broker = broker
         self._group = group
-        self._handler = handler
-        self._slots = asyncio.Semaphore(max(1, concurrency))
-        self._in_flight: dict[asyncio.Task[None], Message] = {}
-        self._closed = False
-        self._pump = asyncio.get_running_loop().create_task(self._run())
+        self.taken: dict[int, Message] = {}  # by the identity of the Message handed out
+        self.loop: SubscriptionLoop
 
-    async def _run(self) -> None:
-        while True:
-            await self._slots.acquire()
-            while not self._group.queue:
-                self._group.changed.clear()
-                await self._group.changed.wait()
-            message = self._group.queue.popleft()
-            task = asyncio.get_running_loop().create_task(self._deliver(message))
-            self._in_flight[task] = message
+    async def fetch(self, limit: int) -> Sequence[Message]:
+        messages = [self._group.queue.popleft() for _ in range(min(limit, len(self._group.queue)))]
+        self.taken.update((id(message), message) for message in messages)
+        return messages
 
-    async def _deliver(self, message: Message) -> None:
-        try:
-            await self._handler(message)
-        except Exception as exc:  # noqa: BLE001 - any failure means "deliver it again"
-            log.debug("handler failed on %s: %r; redelivering", message.id, exc)
-            if not self._closed:
-                self._broker.redeliver(self._group, message)
-        finally:
-            if self._in_flight.pop(asyncio.current_task(), None) is not None:  # type: ignore[arg-type]
-                self._slots.release()
+    async def ack(self, messages: Sequence[Message]) -> None:
+        for message in messages:
+            self.taken.pop(id(message), None)
+
+    async def nack(self, messages: Sequence[tuple[Message, float]]) -> None:
+        loop = asyncio.get_running_loop()
+        for message, delay in messages:
+            if self.taken.pop(id(message), None) is not None:
+                loop.call_later(delay, self._broker.redeliver, self._group, message)
+
+    async def release(self, messages: Sequence[Message], *, started: bool) -> None:
+        for message in reversed(messages):
+            if self.taken.pop(id(message), None) is not None:
+                self._broker.redeliver(self._group, message, counted=started)
 
     async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._pump.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._pump
-        # Not acknowledged: back to the group; the handlers finish, but their outcome no longer counts.
-        for task, message in list(self._in_flight.items()):
-            self._broker.redeliver(self._group, message)
-            self._broker.orphans.add(task)
-            task.add_done_callback(self._broker.orphans.discard)
-        self._in_flight.clear()
-        self._broker.subscriptions.discard(self)
+        with contextlib.suppress(ValueError):
+            self._group.sources.remove(self)
+        self._broker.subscriptions.discard(self.loop)
 
 
 class MemoryPubSub(PubSub):
@@ -109,19 +103,18 @@ class MemoryPubSub(PubSub):
     def __init__(self) -> None:
         self._topics: dict[str, dict[str, _Group]] = {}
         self._max_redeliveries: int | None = None
-        self.subscriptions: set[_Subscription] = set()
-        self.orphans: set[asyncio.Task[None]] = set()
+        self.subscriptions: set[SubscriptionLoop] = set()
 
     async def init(self, metadata: ComponentMetadata) -> None:
         limit = metadata.get_int("maxRedeliveries", -1)
         self._max_redeliveries = None if limit < 0 else limit
 
     async def close(self) -> None:
-        for subscription in list(self.subscriptions):
+        subscriptions = list(self.subscriptions)
+        for subscription in subscriptions:
             await subscription.close()
-        for task in list(self.orphans):
-            task.cancel()
-        await asyncio.gather(*self.orphans, return_exceptions=True)
+        for subscription in subscriptions:
+            await subscription.cancel_handlers()
         self._topics.clear()
 
     async def publish(self, request: PublishRequest) -> None:
@@ -132,13 +125,17 @@ class MemoryPubSub(PubSub):
 
     async def subscribe(self, request: SubscribeRequest, handler: MessageHandler) -> Subscription:
         group = self._topics.setdefault(request.topic, {}).setdefault(request.consumer_group, _Group())
-        subscription = _Subscription(self, group, handler, request.concurrency)
-        self.subscriptions.add(subscription)
-        return subscription
+        source = _Source(self, group)
+        # poll_interval=None: this queue wakes the loop itself (a network broker would poll or block in fetch).
+        source.loop = SubscriptionLoop(source, handler, LoopSettings(concurrency=request.concurrency,
+                                                                     poll_interval=None))
+        group.sources.append(source)
+        self.subscriptions.add(source.loop)
+        return source.loop.start()
 
-    def redeliver(self, group: _Group, message: Message) -> None:
+    def redeliver(self, group: _Group, message: Message, *, counted: bool = True) -> None:
         """Put `message` back at the head of `group`'s queue, unless it ran out of redeliveries."""
         if self._max_redeliveries is not None and message.redeliveries >= self._max_redeliveries:
             log.warning("dropping message %s after %d redeliveries", message.id, message.redeliveries)
             return
-        group.put(replace(message, redeliveries=message.redeliveries + 1), front=True)
+        group.put(replace(message, redeliveries=message.redeliveries + counted), front=True)

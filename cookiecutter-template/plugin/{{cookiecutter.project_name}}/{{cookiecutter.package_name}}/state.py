@@ -5,13 +5,19 @@ calls to your database and keep the tests green. Declared features: ``ETAG`` and
 ``TRANSACTIONAL`` (add ``TTL`` or ``QUERY_API`` once you implement them: the suite then
 tests them too).
 
+Built on Tandem's toolkit: :class:`~tandem.sidecar.components.state.AtomicStateStore`
+derives ``set``, ``delete``, ``bulk_set`` and ``bulk_delete`` from ``transact``, so a
+driver writes only ``get`` and ``transact`` (and ``bulk_get`` when it can read many keys
+in one round trip). For TTLs use ``SetRequest.expires_in()`` and report
+``expire_time_metadata(...)``, as the built-in stores do.
+
 Metadata (the component file's ``spec.metadata``):
 
 ``keyPrefix`` (optional)
     Prepended to every key in the underlying store, e.g. to share one database.
 
-Every method below runs without an ``await`` in between reading and writing, so each
-call (a whole transaction included) is atomic with respect to other coroutines.
+``transact`` runs without an ``await`` between reading and writing, so a whole
+transaction is atomic with respect to other coroutines.
 """
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ from dataclasses import dataclass
 
 from tandem.sidecar.components.base import ComponentMetadata
 from tandem.sidecar.components.state import (
+    AtomicStateStore,
     BulkGetItem,
     DeleteRequest,
     ETagInvalid,
@@ -30,7 +37,6 @@ from tandem.sidecar.components.state import (
     SetRequest,
     StateError,
     StateFeature,
-    StateStore,
     TransactionOp,
 )
 
@@ -43,7 +49,7 @@ class _Item:
     etag: str
 
 
-class MemoryStore(StateStore):
+class MemoryStore(AtomicStateStore):
     """In-memory state store with ETags and transactions."""
 
     def __init__(self) -> None:
@@ -65,26 +71,12 @@ class MemoryStore(StateStore):
         return None if item is None else GetResponse(data=item.value, etag=item.etag)
 
     async def bulk_get(self, requests: Sequence[GetRequest]) -> list[BulkGetItem]:
+        """Optional: the base's default calls ``get`` per key; a database does better in one query."""
         found = [(r.key, self._items.get(self._prefix + r.key)) for r in requests]
         return [BulkGetItem(key) if item is None else BulkGetItem(key, data=item.value, etag=item.etag)
                 for key, item in found]
 
-    async def set(self, request: SetRequest) -> None:
-        self._apply([request])
-
-    async def delete(self, request: DeleteRequest) -> None:
-        self._apply([request])
-
-    async def bulk_set(self, requests: Sequence[SetRequest]) -> None:
-        self._apply(requests)
-
-    async def bulk_delete(self, requests: Sequence[DeleteRequest]) -> None:
-        self._apply(requests)
-
     async def transact(self, operations: Sequence[TransactionOp]) -> None:
-        self._apply(operations)
-
-    def _apply(self, operations: Sequence[TransactionOp]) -> None:
         """Check every operation against the state the earlier ones leave, then apply all or none."""
         pending: dict[str, _Item | None] = {}
         for op in operations:
