@@ -42,6 +42,10 @@ class RuntimeConfig:
     register_instance: bool = True
     #: The run file of the ``tandem run -f`` that started this sidecar (``TANDEM_RUN_FILE``), if any.
     run_file: str | None = None
+    #: The secret of the internal hop (``TANDEM_INTERNAL_SECRET``); None: this home's own, made on first use.
+    internal_secret: str | None = field(default=None, repr=False)
+    #: ``--internal-secret-file``: read the internal hop's secret from this file instead.
+    internal_secret_file: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **flags: object) -> RuntimeConfig:
@@ -53,5 +57,6 @@ class RuntimeConfig:
             namespace=env.get("NAMESPACE") or None,
             home=tandem_home(env),
             run_file=env.get("TANDEM_RUN_FILE") or None,
+            internal_secret=env.get("TANDEM_INTERNAL_SECRET") or None,
             **flags,  # type: ignore[arg-type]
         )

@@ -49,7 +49,7 @@ from .plugins import (
     component_registry,
     plugin_manager,
 )
-from .proxy import new_session
+from .proxy import internal_headers, new_session
 
 __all__ = ["Runtime", "StartupError", "LoadedComponent"]
 
@@ -241,7 +241,8 @@ class Runtime:
         if self.config.app_port:
             self.channel = AppChannel(self.config.app_channel_address, self.config.app_port,
                                       self.config.app_api_token)
-        self._session = new_session()
+        # The session of the internal hop only: every request on it carries the internal secret.
+        self._session = new_session(headers=internal_headers(self.config.internal_secret))
         self._invoker = Invoker(self.config.app_id, self.config.namespace, self.resolver, self.channel,
                                 self._session)
         await self._start_actors()

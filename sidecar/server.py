@@ -9,12 +9,13 @@ import signal
 import socket
 import sys
 from collections.abc import Generator
+from dataclasses import replace
 from importlib.util import find_spec
 
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import instances
+from . import instances, internal_auth
 from .api.app import PortDispatch, build_api, build_internal
 from .components.nameresolution import Address
 from .config import RuntimeConfig
@@ -109,6 +110,11 @@ def _bind(address: str, port: int) -> socket.socket:
 
 async def serve(config: RuntimeConfig, registry: ComponentRegistry | None = None) -> None:
     """Load, start and serve until asked to stop; raises :class:`StartupError`."""
+    try:
+        secret = internal_auth.resolve_secret(config.home, config.internal_secret, config.internal_secret_file)
+    except internal_auth.SecretError as exc:
+        raise StartupError(str(exc)) from None
+    config = replace(config, internal_secret=secret)
     runtime = Runtime(config, registry)
     runtime.load()
     sockets = [_bind(address, config.http_port) for address in config.listen_addresses]
@@ -124,7 +130,8 @@ async def serve(config: RuntimeConfig, registry: ComponentRegistry | None = None
             sock.close()
         await runtime.close()
         raise
-    app: ASGIApp = PortDispatch(build_api(runtime), build_internal(runtime), internal_port)
+    internal_app = internal_auth.RequireInternalSecret(build_internal(runtime), secret)
+    app: ASGIApp = PortDispatch(build_api(runtime), internal_app, internal_port)
     if metrics is not None:
         app = _WithMetrics(app, MetricsApp(runtime.observability), metrics.getsockname()[1])
     server = _Server(uvicorn.Config(

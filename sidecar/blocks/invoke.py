@@ -24,7 +24,7 @@ from starlette.types import Message, Send
 from ..channel import AppChannel
 from ..components.nameresolution import Address, NameResolver, ResolveRequest
 from ..errors import DaprError
-from ..proxy import RequestBody, relay_reply
+from ..proxy import INTERNAL_SECRET_HEADER, RequestBody, relay_reply
 
 __all__ = ["Invoker", "Target", "WRONG_TARGET_HEADER", "invoke_error"]
 
@@ -108,6 +108,7 @@ class Invoker:
     async def to_sidecar(self, target: Target, method: str, path: bytes, headers: CIMultiDict[str],
                          body: RequestBody, send: Send) -> None:
         """Carry a call to the sidecar serving ``target``, retrying failed connections."""
+        headers.popall(INTERNAL_SECRET_HEADER, None)  # the session adds ours; never one the app sent
         headers["dapr-caller-app-id"] = self.app_id
         headers["dapr-callee-app-id"] = target.app_id
         namespace = target.namespace or self.namespace

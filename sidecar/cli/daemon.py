@@ -47,6 +47,9 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
               help="Accepted for daprd compatibility; no gRPC API.")
 @click.option("--dapr-internal-port", "--dapr-internal-grpc-port", "internal_port", type=int, default=0,
               help="The port other sidecars call this one on (0 = any free port).")
+@click.option("--internal-secret-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Read the secret sidecars show each other from this file (sidecars on several hosts) "
+                   "[default: TANDEM_INTERNAL_SECRET, else this TANDEM_HOME's own].")
 @click.option("--metrics-port", type=click.IntRange(0, 65535), default=9090,
               help="The port of the Prometheus metrics (GET /metrics; 0 = any free port).")
 @click.option("--enable-metrics", type=click.BOOL, default=True, is_flag=False, flag_value=True,
@@ -60,7 +63,7 @@ def main(
     resources_path: tuple[Path, ...], components_path: tuple[Path, ...], config_path: Path | None,
     log_level: str, log_as_json: bool, max_body_size: int | None, dapr_http_max_request_size: int | None,
     app_channel_address: str, app_protocol: str, internal_port: int, metrics_port: int, enable_metrics: bool,
-    enable_api_logging: bool | None, **_ignored: object,
+    enable_api_logging: bool | None, internal_secret_file: Path | None, **_ignored: object,
 ) -> None:
     """Run the Tandem sidecar: Dapr's HTTP API v1.0 over pluggable components."""
     logs.configure(log_level, as_json=log_as_json, app_id=app_id, version=_version())
@@ -74,7 +77,7 @@ def main(
         resources_paths=tuple(resources_path) + tuple(components_path),
         config_path=config_path, log_level=log_level.lower(), max_body_size=max_body_size,
         log_as_json=log_as_json, metrics_port=metrics_port, enable_metrics=enable_metrics,
-        enable_api_logging=enable_api_logging,
+        enable_api_logging=enable_api_logging, internal_secret_file=internal_secret_file,
     )
     sys.exit(run(config))
 
