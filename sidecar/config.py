@@ -35,6 +35,14 @@ class RuntimeConfig:
     #: ``--enable-api-logging``; None leaves it to the Configuration's ``logging.apiLogging.enabled``.
     enable_api_logging: bool | None = None
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
+    #: ``--http-read-header-timeout``: seconds a client has to send a request's headers (0: no bound), as Go's
+    #: ``ReadHeaderTimeout`` in daprd.
+    read_header_timeout: float = 10.0
+    #: ``--http-idle-timeout``: seconds an idle keep-alive connection stays open (above the 30 s that sidecars
+    #: keep theirs to each other, so they never reuse one being closed).
+    idle_timeout: float = 65.0
+    #: ``--app-startup-wait``: seconds an invocation waits for a target app that is starting (0: no wait).
+    app_startup_wait: float = 5.0
     api_token: str | None = None
     app_api_token: str | None = None
     namespace: str | None = None

@@ -20,6 +20,7 @@ from .api.app import PortDispatch, build_api, build_internal
 from .components.nameresolution import Address
 from .config import RuntimeConfig
 from .home import RUN_DIR
+from .http_timeouts import protocol_class
 from .observability.metrics_server import MetricsApp
 from .plugins import ComponentRegistry
 from .runtime import Runtime, StartupError
@@ -135,8 +136,8 @@ async def serve(config: RuntimeConfig, registry: ComponentRegistry | None = None
     if metrics is not None:
         app = _WithMetrics(app, MetricsApp(runtime.observability), metrics.getsockname()[1])
     server = _Server(uvicorn.Config(
-        app, loop="none", lifespan="off", access_log=False, timeout_keep_alive=65, log_config=None,
-        http="httptools" if find_spec("httptools") else "h11",
+        app, loop="none", lifespan="off", access_log=False, timeout_keep_alive=config.idle_timeout, log_config=None,
+        http=protocol_class(config.read_header_timeout, prefer_httptools=find_spec("httptools") is not None),
         server_header=False, date_header=True,
         log_level=logging.DEBUG if config.log_level == "debug" else logging.WARNING,
         timeout_graceful_shutdown=10,
