@@ -244,7 +244,7 @@ class Runtime:
         # The session of the internal hop only: every request on it carries the internal secret.
         self._session = new_session(headers=internal_headers(self.config.internal_secret))
         self._invoker = Invoker(self.config.app_id, self.config.namespace, self.resolver, self.channel,
-                                self._session)
+                                self._session, startup_wait=self.config.app_startup_wait)
         await self._start_actors()
         self.outbound_ready = True
         if self.channel is not None:

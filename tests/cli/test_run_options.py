@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,8 @@ import pytest
 from tandem.sidecar.cli._output import Console, pump_lines
 from tandem.sidecar.cli._runner import RunOptions, app_env, sidecar_argv
 from tandem.sidecar.cli.list_cmd import AppRow, format_age, render_table
+from tandem.sidecar.cli import run_cmd
+from tandem.sidecar.cli.daemon import main as tandemd
 from tandem.sidecar.cli.run_cmd import resolve_resources, run
 
 
@@ -129,3 +132,18 @@ def test_stop_group_ends_the_whole_group_and_kills_what_ignores_sigterm() -> Non
     code, left = asyncio.run(scenario())
     assert code == -9
     assert not left
+
+
+def test_sidecar_timeouts_and_startup_wait_reach_every_sidecar_through_tandemds_env(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    params = parse("--http-read-header-timeout", "2.5", "--app-startup-wait", "0", "-f", "tandem.yaml")
+    assert (params["http_read_header_timeout"], params["app_startup_wait"], params["http_idle_timeout"]) == \
+        (2.5, 0, None)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")}
+    monkeypatch.setattr(os, "environ", environ)
+    run_cmd._pass_to_sidecars(TANDEM_HTTP_READ_HEADER_TIMEOUT=2.5, TANDEM_APP_STARTUP_WAIT=0.0,
+                              TANDEM_HTTP_IDLE_TIMEOUT=None)
+    assert environ["TANDEM_HTTP_READ_HEADER_TIMEOUT"] == "2.5" and environ["TANDEM_APP_STARTUP_WAIT"] == "0.0"
+    assert "TANDEM_HTTP_IDLE_TIMEOUT" not in environ
+    with tandemd.make_context("tandemd", []) as ctx:
+        assert (ctx.params["read_header_timeout"], ctx.params["app_startup_wait"]) == (2.5, 0.0)
