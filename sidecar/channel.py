@@ -40,6 +40,8 @@ class AppChannel:
         self.base_url = f"http://{address}:{port}"
         self._token = app_api_token
         self._session: aiohttp.ClientSession | None = None
+        #: Whether the app has ever accepted a connection (an app that has not is still starting).
+        self.reached = False
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -59,6 +61,7 @@ class AppChannel:
                 await writer.wait_closed()
             except OSError:
                 pass
+            self.reached = True
             return
 
     async def call(
@@ -90,6 +93,7 @@ class AppChannel:
             method, self.base_url + path.decode("latin-1"), headers=headers,
             data=body.payload(small),
         ) as reply:
+            self.reached = True
             body.release()
             await relay_reply(reply, send)
 

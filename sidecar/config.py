@@ -37,6 +37,14 @@ class RuntimeConfig:
     #: ``--enable-api-logging``; None leaves it to the Configuration's ``logging.apiLogging.enabled``.
     enable_api_logging: bool | None = None
     max_body_size: int = DEFAULT_MAX_BODY_SIZE
+    #: ``--http-read-header-timeout``: seconds a client has to send a request's headers (0: no bound), as Go's
+    #: ``ReadHeaderTimeout`` in daprd.
+    read_header_timeout: float = 10.0
+    #: ``--http-idle-timeout``: seconds an idle keep-alive connection stays open (above the 30 s that sidecars
+    #: keep theirs to each other, so they never reuse one being closed).
+    idle_timeout: float = 65.0
+    #: ``--app-startup-wait``: seconds an invocation waits for a target app that is starting (0: no wait).
+    app_startup_wait: float = 5.0
     api_token: str | None = None
     app_api_token: str | None = None
     namespace: str | None = None
@@ -44,6 +52,10 @@ class RuntimeConfig:
     register_instance: bool = True
     #: The run file of the ``tandem run -f`` that started this sidecar (``TANDEM_RUN_FILE``), if any.
     run_file: str | None = None
+    #: The secret of the internal hop (``TANDEM_INTERNAL_SECRET``); None: this home's own, made on first use.
+    internal_secret: str | None = field(default=None, repr=False)
+    #: ``--internal-secret-file``: read the internal hop's secret from this file instead.
+    internal_secret_file: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **flags: object) -> RuntimeConfig:
@@ -55,5 +67,6 @@ class RuntimeConfig:
             namespace=env.get("NAMESPACE") or None,
             home=tandem_home(env),
             run_file=env.get("TANDEM_RUN_FILE") or None,
+            internal_secret=env.get("TANDEM_INTERNAL_SECRET") or None,
             **flags,  # type: ignore[arg-type]
         )

@@ -19,7 +19,8 @@ from typing import Any
 
 import psutil
 
-__all__ = ["Instance", "AppGroup", "register", "unregister", "live_instances", "record_app", "recorded_app"]
+__all__ = ["Instance", "AppGroup", "register", "unregister", "live_instances", "record_app", "recorded_app",
+           "private_run_folder"]
 
 
 @dataclass(frozen=True)
@@ -75,11 +76,14 @@ class AppGroup:
 
 def record_app(folder: Path, sidecar_pid: int, app_pid: int) -> Path:
     """Note (atomically) that this process started ``app_pid`` beside sidecar ``sidecar_pid``."""
-    folder.mkdir(parents=True, exist_ok=True)
+    private_run_folder(folder)
     group = AppGroup(app_pid, psutil.Process(app_pid).create_time(), os.getpid())
     path = folder / f"{sidecar_pid}.app"
     tmp = path.with_suffix(".app-tmp")
-    tmp.write_text(json.dumps(asdict(group)), encoding="utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        os.fchmod(file.fileno(), 0o600)
+        file.write(json.dumps(asdict(group)))
     os.replace(tmp, path)
     return path
 
@@ -94,15 +98,28 @@ def recorded_app(folder: Path, sidecar_pid: int) -> AppGroup | None:
     return None if group.reused() else group
 
 
+def private_run_folder(folder: Path) -> Path:
+    """The run directory, made (or narrowed to) 0700: its files name the ports of every sidecar."""
+    folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder.mkdir(exist_ok=True, mode=0o700)
+    if folder.stat().st_mode & 0o077 and folder.stat().st_uid == os.geteuid():
+        os.chmod(folder, 0o700)
+    return folder
+
+
 def register(folder: Path, instance: Instance) -> Path:
-    """Write ``instance`` atomically; returns the file to remove at exit."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """Write ``instance`` atomically, readable by its user only (0600 from creation); returns the file to
+    remove at exit."""
+    private_run_folder(folder)
     if not instance.create_time:
         instance = Instance(**{**instance.to_json(), "resources_paths": instance.resources_paths,
                                "create_time": psutil.Process(instance.pid).create_time()})
     path = folder / f"{instance.pid}.json"
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(instance.to_json()), encoding="utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        os.fchmod(file.fileno(), 0o600)  # a stale temporary file left by a crash keeps its old mode otherwise
+        file.write(json.dumps(instance.to_json()))
     os.replace(tmp, path)
     return path
 

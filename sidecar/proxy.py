@@ -6,7 +6,7 @@ once (cheaper); anything else streams through untouched in both directions.
 """
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 
 import aiohttp
 from multidict import CIMultiDict
@@ -14,7 +14,8 @@ from starlette.types import Receive, Send
 
 from .errors import DaprError
 
-__all__ = ["HOP_BY_HOP", "RequestBody", "outgoing_headers", "relay_reply", "new_session"]
+__all__ = ["HOP_BY_HOP", "RequestBody", "outgoing_headers", "relay_reply", "new_session", "internal_headers",
+           "INTERNAL_SECRET_HEADER"]
 
 #: Headers that describe one connection, never forwarded (RFC 9110 §7.6.1), plus ``host``.
 HOP_BY_HOP = frozenset({
@@ -24,15 +25,23 @@ HOP_BY_HOP = frozenset({
 #: Our own server sets ``date`` on every reply; relaying the upstream's would send two.
 _NOT_RELAYED = HOP_BY_HOP | {b"date"}
 _SMALL = 64 * 1024
+#: The internal hop's secret travels in this header (see :mod:`tandem.sidecar.internal_auth`).
+INTERNAL_SECRET_HEADER = "x-tandem-internal-secret"
 
 
-def new_session(keepalive: float = 30.0) -> aiohttp.ClientSession:
-    """A pooled keep-alive session that adds no headers of its own.
+def internal_headers(secret: str | None) -> dict[str, str]:
+    """The headers every sidecar-to-sidecar request carries: the internal secret, when there is one."""
+    return {INTERNAL_SECRET_HEADER: secret} if secret else {}
+
+
+def new_session(keepalive: float = 30.0, headers: Mapping[str, str] | None = None) -> aiohttp.ClientSession:
+    """A pooled keep-alive session that adds no headers but ``headers``.
 
     ``keepalive`` must stay below the upstream server's idle timeout, so that
     we never reuse a connection the server is closing.
     """
     return aiohttp.ClientSession(
+        headers=dict(headers or {}),
         connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=keepalive),
         timeout=aiohttp.ClientTimeout(total=None, sock_connect=3),
         auto_decompress=False,

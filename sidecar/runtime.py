@@ -46,7 +46,7 @@ from .plugins import (
     component_registry,
     plugin_manager,
 )
-from .proxy import new_session
+from .proxy import internal_headers, new_session
 
 __all__ = ["Blocks", "LoadedComponent", "Runtime", "StartupError"]
 
@@ -198,8 +198,10 @@ class Runtime:
             if await self._init(component):
                 self._hand_to_blocks(component)
         resolver = await self._init_resolver()
-        self._session = new_session()
-        self._invoker = Invoker(self.config.app_id, self.config.namespace, resolver, self.app.channel, self._session)
+        # The session of the internal hop only: every request on it carries the internal secret.
+        self._session = new_session(headers=internal_headers(self.config.internal_secret))
+        self._invoker = Invoker(self.config.app_id, self.config.namespace, resolver, self.app.channel, self._session,
+                                startup_wait=self.config.app_startup_wait)
         for block in self.blocks:
             try:
                 await block.open(self.app)

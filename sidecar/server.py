@@ -9,16 +9,17 @@ import signal
 import socket
 import sys
 from collections.abc import Generator
+from dataclasses import replace
 
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import instances
+from . import instances, internal_auth
 from .api.app import PortDispatch, build_api, build_internal
 from .components.nameresolution import Address
 from .config import RuntimeConfig
 from .home import RUN_DIR
-from .http_protocol import HttpToolsDapr
+from .http_timeouts import protocol_class
 from .observability.metrics_server import MetricsApp
 from .plugins import ComponentRegistry
 from .runtime import Runtime, StartupError
@@ -113,6 +114,11 @@ async def serve(config: RuntimeConfig, registry: ComponentRegistry | None = None
     supervision = Supervision.from_environ(os.environ, config.home / RUN_DIR)
     if supervision is not None and supervision.gone():
         raise StartupError(f"the tandem run that started this sidecar (pid {supervision.supervisor_pid}) is gone")
+    try:
+        secret = internal_auth.resolve_secret(config.home, config.internal_secret, config.internal_secret_file)
+    except internal_auth.SecretError as exc:
+        raise StartupError(str(exc)) from None
+    config = replace(config, internal_secret=secret)
     runtime = Runtime(config, registry)
     runtime.load()
     sockets = [_bind(address, config.http_port) for address in config.listen_addresses]
@@ -128,12 +134,13 @@ async def serve(config: RuntimeConfig, registry: ComponentRegistry | None = None
             sock.close()
         await runtime.close()
         raise
-    app: ASGIApp = PortDispatch(build_api(runtime), build_internal(runtime), internal_port)
+    internal_app = internal_auth.RequireInternalSecret(build_internal(runtime), secret)
+    app: ASGIApp = PortDispatch(build_api(runtime), internal_app, internal_port)
     if metrics is not None:
         app = _WithMetrics(app, MetricsApp(runtime.observability), metrics.getsockname()[1])
     server = _Server(uvicorn.Config(
-        app, loop="none", lifespan="off", access_log=False, timeout_keep_alive=65, log_config=None,
-        http=HttpToolsDapr,  # httptools, answering unparsable requests in Dapr's JSON shape
+        app, loop="none", lifespan="off", access_log=False, timeout_keep_alive=config.idle_timeout, log_config=None,
+        http=protocol_class(config.read_header_timeout),  # httptools: Dapr's JSON errors, bounded header reads
         server_header=False, date_header=True,
         log_level=logging.DEBUG if config.log_level == "debug" else logging.WARNING,
         timeout_graceful_shutdown=10,

@@ -26,6 +26,7 @@ from ..components.wire import field as wire_field
 from ..errors import DaprError
 from ..observability import Observability
 from ..observability.tracing import CLIENT
+from ..proxy import INTERNAL_SECRET_HEADER
 from .config import ActorsConfig, TypeConfig, parse_app_config
 from .placement import Placement
 from .turns import TurnLock
@@ -39,7 +40,7 @@ FORWARD_HEADER = "x-tandem-actor-host"
 #: Set by a sidecar that received a forward meant for another host (a stale view).
 NOT_HERE_HEADER = "x-tandem-actor-not-here"
 _HOP_HEADERS = frozenset({"host", "content-length", "connection", "transfer-encoding", "dapr-api-token",
-                          "keep-alive", "expect", FORWARD_HEADER})
+                          "keep-alive", "expect", FORWARD_HEADER, INTERNAL_SECRET_HEADER})
 #: How long a call waits for an owner (placement catching up after a host left).
 _OWNER_WAIT = 20.0
 #: How long a call for a type no sidecar hosts waits before failing (a few heartbeats).

@@ -22,7 +22,7 @@ from ..components.state import StateFeature, StateStore
 from ..config import RuntimeConfig
 from ..observability import Observability
 from ..plugins import ComponentRegistry, UnknownComponentType
-from ..proxy import new_session
+from ..proxy import internal_headers, new_session
 from .base import Block, BlockError, LoadedComponent
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ class ActorsBlock(Block):
     async def open(self, app: AppConnector) -> None:
         """Open placement now; hosting starts in :meth:`start`, once the app's ``/dapr/config`` is read."""
         placement = await self._placement()
-        self._session = new_session()
+        self._session = new_session(headers=internal_headers(self._config.internal_secret))  # the internal hop
         runtime = ActorRuntime(self._config.app_id, self._config.namespace or "", app.channel, placement,
                                self._session, observability=self._observability)
         self.service = Actors(runtime, self._state())

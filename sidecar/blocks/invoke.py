@@ -5,7 +5,9 @@ headers and streams the request to the target sidecar's internal port; the
 target sidecar streams it to its app. A failure to *connect* is retried three
 times, one second apart, with the resolution dropped each time (a target that
 restarted elsewhere is found again); an answer from the app, whatever its
-status, is never retried. The trace headers are set by the API layer
+status, is never retried. A target that is still starting (its id not yet
+registered, its app's port not yet open) is waited for within ``startup_wait``
+(:mod:`..startup_wait`). The trace headers are set by the API layer
 (``tracecontext.for_next_hop``); the invoker carries them as given.
 """
 from __future__ import annotations
@@ -24,7 +26,8 @@ from starlette.types import Message, Send
 from ..channel import AppChannel
 from ..components.nameresolution import Address, NameResolver, ResolveRequest
 from ..errors import DaprError
-from ..proxy import RequestBody, relay_reply
+from ..proxy import INTERNAL_SECRET_HEADER, RequestBody, relay_reply
+from ..startup_wait import deadline_after, until_app_reachable, until_found
 
 __all__ = ["Invoker", "Target", "WRONG_TARGET_HEADER", "invoke_error"]
 
@@ -76,7 +79,7 @@ class Invoker:
 
     def __init__(self, app_id: str, namespace: str | None, resolver: NameResolver,
                  channel: AppChannel | None, session: aiohttp.ClientSession,
-                 retry_delay: float = _RETRY_DELAY) -> None:
+                 retry_delay: float = _RETRY_DELAY, startup_wait: float = 0.0) -> None:
         self.app_id = app_id
         self.namespace = namespace
         self.channel = channel
@@ -85,6 +88,8 @@ class Invoker:
         self._cache: dict[Target, tuple[float, list[Address]]] = {}
         self._turn = itertools.count()
         self._retry_delay = retry_delay
+        #: How long a call waits for a target that is still starting (see :mod:`..startup_wait`).
+        self._startup_wait = startup_wait
         self._hostname, self._ip = _host_identity()
 
     def is_self(self, target: Target) -> bool:
@@ -96,8 +101,14 @@ class Invoker:
         if self.channel is None:
             raise invoke_error(caller, "app channel is not initialized (start the sidecar with --app-port)")
         relayed = _Relay(send)
+        deadline = deadline_after(self._startup_wait)
         try:
-            await self.channel.forward(method, path, headers, body, relayed)
+            try:
+                await self.channel.forward(method, path, headers, body, relayed)
+            except aiohttp.ClientConnectorError:
+                if not await until_app_reachable(self.channel, deadline):
+                    raise
+                await self.channel.forward(method, path, headers, body, relayed)  # the app has just opened
         except aiohttp.ClientConnectorError as exc:
             raise invoke_error(caller, f"the app is not reachable on port {self.channel.port}: {exc}") from None
         except aiohttp.ClientError as exc:
@@ -108,6 +119,7 @@ class Invoker:
     async def to_sidecar(self, target: Target, method: str, path: bytes, headers: CIMultiDict[str],
                          body: RequestBody, send: Send) -> None:
         """Carry a call to the sidecar serving ``target``, retrying failed connections."""
+        headers.popall(INTERNAL_SECRET_HEADER, None)  # the session adds ours; never one the app sent
         headers["dapr-caller-app-id"] = self.app_id
         headers["dapr-callee-app-id"] = target.app_id
         namespace = target.namespace or self.namespace
@@ -120,10 +132,11 @@ class Invoker:
         small = await body.prepare()
         last = "no attempt"
         relayed = _Relay(send)
+        deadline = deadline_after(self._startup_wait)
         for attempt in range(_RETRIES + 1):
             if attempt:
                 await asyncio.sleep(self._retry_delay)
-            address = await self._address(target)
+            address = await self._address(target, deadline)
             url = f"http://{address}{path.decode('latin-1')}"
             try:
                 async with self._session.request(
@@ -146,12 +159,15 @@ class Invoker:
                 raise invoke_error(target, f"the call to its sidecar at {address} failed: {exc!r}") from None
         raise invoke_error(target, last)
 
-    async def _address(self, target: Target) -> Address:
+    async def _address(self, target: Target, deadline: float) -> Address:
         now = time.monotonic()
         cached = self._cache.get(target)
         if cached is None or cached[0] < now:
+            request = ResolveRequest(target.app_id, target.namespace or self.namespace)
             try:
-                found = await self._resolver.resolve(ResolveRequest(target.app_id, target.namespace or self.namespace))
+                found = await self._resolver.resolve(request)
+                if not found:  # perhaps not registered *yet*: wait for it, within the bound
+                    found = await until_found(lambda: self._resolver.resolve(request), deadline, f"app id {target}")
             except Exception as exc:
                 raise invoke_error(target, f"name resolution failed: {exc}") from None
             if not found:

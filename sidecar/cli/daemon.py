@@ -56,6 +56,19 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> int 
               help="Accepted for daprd compatibility; no gRPC API.")
 @click.option("--dapr-internal-port", "--dapr-internal-grpc-port", "internal_port", type=int, default=0,
               help="The port other sidecars call this one on (0 = any free port).")
+@click.option("--internal-secret-file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Read the secret sidecars show each other from this file (sidecars on several hosts) "
+                   "[default: TANDEM_INTERNAL_SECRET, else this TANDEM_HOME's own].")
+@click.option("--http-read-header-timeout", "read_header_timeout", type=click.FloatRange(min=0), default=10.0,
+              envvar="TANDEM_HTTP_READ_HEADER_TIMEOUT", show_envvar=True,
+              help="Seconds a client has to send a request's headers before its connection is closed (0: no bound).")
+@click.option("--http-idle-timeout", "idle_timeout", type=click.FloatRange(min=0, min_open=True), default=65.0,
+              envvar="TANDEM_HTTP_IDLE_TIMEOUT", show_envvar=True,
+              help="Seconds an idle keep-alive connection stays open.")
+@click.option("--app-startup-wait", type=click.FloatRange(min=0), default=5.0,
+              envvar="TANDEM_APP_STARTUP_WAIT", show_envvar=True,
+              help="Seconds an invocation waits for an app id no sidecar serves yet, or for an app that has not "
+                   "opened its port yet, before failing (0: fail at once).")
 @click.option("--metrics-port", type=click.IntRange(0, 65535), default=9090,
               help="The port of the Prometheus metrics (GET /metrics; 0 = any free port).")
 @click.option("--enable-metrics", type=click.BOOL, default=True, is_flag=False, flag_value=True,
@@ -70,7 +83,8 @@ def main(
     resources_path: tuple[Path, ...], components_path: tuple[Path, ...], config_path: Path | None,
     log_level: str, log_as_json: bool, max_body_size: int | None, dapr_http_max_request_size: int | None,
     app_channel_address: str, app_protocol: str, internal_port: int, metrics_port: int, enable_metrics: bool,
-    enable_api_logging: bool | None, **ignored: object,
+    enable_api_logging: bool | None, internal_secret_file: Path | None, read_header_timeout: float,
+    idle_timeout: float, app_startup_wait: float, **ignored: object,
 ) -> None:
     """Run the Tandem sidecar: Dapr's HTTP API v1.0 over pluggable components."""
     logs.configure(log_level, as_json=log_as_json, app_id=app_id, version=_version())
@@ -88,7 +102,8 @@ def main(
         resources_paths=tuple(resources_path) + tuple(components_path),
         config_path=config_path, log_level=log_level.lower(), max_body_size=max_body_size,
         log_as_json=log_as_json, metrics_port=metrics_port, enable_metrics=enable_metrics,
-        enable_api_logging=enable_api_logging,
+        enable_api_logging=enable_api_logging, internal_secret_file=internal_secret_file,
+        read_header_timeout=read_header_timeout, idle_timeout=idle_timeout, app_startup_wait=app_startup_wait,
     )
     sys.exit(run(config))
 

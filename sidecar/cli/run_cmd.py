@@ -79,6 +79,12 @@ def resolve_resources(given: tuple[str, ...]) -> tuple[str, ...] | None:
 @click.option("--metrics-port", "-M", type=_PORT, help="Passed on to the sidecar.")
 @click.option("--enable-api-logging", is_flag=True,
               help="Log one line per API call (method, path, status, duration, trace id).")
+@click.option("--http-read-header-timeout", type=click.FloatRange(min=0),
+              help="Seconds a client has to send a request's headers to a sidecar (default 10; 0: no bound).")
+@click.option("--http-idle-timeout", type=click.FloatRange(min=0, min_open=True),
+              help="Seconds a sidecar keeps an idle keep-alive connection open (default 65).")
+@click.option("--app-startup-wait", type=click.FloatRange(min=0),
+              help="Seconds an invocation waits for an app that is still starting (default 5; 0: no wait).")
 @click.option("--run-file", "-f", help="Run every app of this run file (or of tandem.yaml / dapr.yaml in this folder).")
 @click.option("--watch", is_flag=True, help="With -f: restart an app when one of its files changes.")
 @click.option("--dashboard", "with_dashboard", is_flag=True, help="With -f: serve the dashboard too.")
@@ -93,7 +99,8 @@ def run(
     resources_paths: tuple[str, ...], config: str | None, log_level: str | None, max_body_size: str | None,
     app_channel_address: str | None, app_protocol: str | None, listen_addresses: str | None, grpc_port: int | None,
     metrics_port: int | None, enable_api_logging: bool, run_file: str | None, watch: bool, with_dashboard: bool,
-    dashboard_port: int | None, color: str, command: tuple[str, ...],
+    dashboard_port: int | None, color: str, command: tuple[str, ...], http_read_header_timeout: float | None,
+    http_idle_timeout: float | None, app_startup_wait: float | None,
 ) -> None:
     """Run a sidecar (tandemd) and, if given, COMMAND as the app beside it; or, with -f, every app of a run file.
 
@@ -105,6 +112,8 @@ def run(
     if command and command[0].startswith("-"):
         raise click.UsageError(f"No such option: {command[0]}")
     console = Console(color=wants_color(sys.stdout.buffer, color))
+    _pass_to_sidecars(TANDEM_HTTP_READ_HEADER_TIMEOUT=http_read_header_timeout,
+                      TANDEM_HTTP_IDLE_TIMEOUT=http_idle_timeout, TANDEM_APP_STARTUP_WAIT=app_startup_wait)
     if run_file is not None:
         _run_file(ctx, run_file, watch, with_dashboard, dashboard_port, console)
     for flag, given in (("--watch", watch), ("--dashboard", with_dashboard),
@@ -136,6 +145,14 @@ def run(
         enable_api_logging=enable_api_logging,
     )
     raise SystemExit(run_app(opts, console))
+
+
+def _pass_to_sidecars(**settings: float | None) -> None:
+    """Settings every sidecar of this run takes alike: through tandemd's environment variables, which each
+    sidecar (one, or every app of a run file) inherits."""
+    for name, value in settings.items():
+        if value is not None:
+            os.environ[name] = repr(value)
 
 
 _RUN_FILE_FLAGS = {"app_id", "app_port", "http_port", "resources_paths", "config", "log_level", "max_body_size",

@@ -5,11 +5,15 @@ whole document: ``{"db": {"user": "u"}}`` gives the secret ``db:user`` holding
 ``{"db:user": "u"}``. ``multiValued: true`` keeps the top level as secret names and
 flattens what is below: the secret ``db`` holds ``{"user": "u"}``. Arrays flatten
 with their indexes (``hosts:0``). A relative ``secretsFile`` is relative to the
-sidecar's working directory, as in Dapr.
+sidecar's working directory, as in Dapr. Secret names from requests only look up
+what was read; they never touch the file system.
 """
 from __future__ import annotations
 
+import errno
 import json
+import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -41,6 +45,21 @@ def flatten(document: Any, separator: str) -> dict[str, str]:
     return out
 
 
+def _read_regular(path: Path) -> str:
+    """The file's text, read through one handle that is checked to be a regular file.
+
+    The file is the operator's choice (links followed, like Dapr) and is read once: no
+    name from a request ever reaches the file system, so there is nothing to race.
+    ``O_NONBLOCK`` and the check keep a FIFO or a device from hanging the start-up.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
+    with os.fdopen(fd, "rb") as file:
+        return file.read().decode("utf-8")
+
+
 def _text(value: Any) -> str:
     """A JSON scalar as text: strings as they are, numbers and booleans as JSON writes them."""
     if value is None:
@@ -60,7 +79,7 @@ class LocalFileSecretStore(SecretStore):
         separator = metadata.get("nestedSeparator") or ":"
         self._multi = metadata.get_bool("multiValued")
         try:
-            document = json.loads(path.read_text(encoding="utf-8"))
+            document = json.loads(_read_regular(path))
         except OSError as exc:
             raise MetadataError(f"metadata field 'secretsFile': cannot read {str(path)!r}: "
                                 f"{exc.strerror or exc}") from None

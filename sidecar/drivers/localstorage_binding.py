@@ -15,7 +15,10 @@ Operations, with the request metadata ``fileName``:
 
 Unlike Dapr, which silently clamps such names into ``rootPath``, a ``fileName``
 that resolves outside ``rootPath`` — through ``..``, an absolute path elsewhere,
-or a symbolic link pointing out — is refused with an error naming it.
+or a symbolic link pointing out — is refused with an error naming it. Paths are
+opened one folder at a time below ``rootPath`` without following links (links
+inside are followed by hand, within it): see :mod:`._beneath`, so a folder
+swapped for a link while a call runs cannot lead out either.
 """
 from __future__ import annotations
 
@@ -26,10 +29,10 @@ import json
 import os
 import uuid
 from collections.abc import Sequence
-from pathlib import Path
 
 from ..components.base import ComponentMetadata, MetadataError
 from ..components.bindings import BindingError, InvokeRequest, InvokeResponse, OutputBinding
+from ._beneath import Beneath, OutsideRoot
 
 __all__ = ["LocalStorageBinding", "decode_create_data"]
 
@@ -67,7 +70,7 @@ def _prepare_root(value: str) -> str:
 
 
 class LocalStorageBinding(OutputBinding):
-    """Every file operation runs in a worker thread; paths are checked before any is touched."""
+    """Every file operation runs in a worker thread, confined to rootPath as it opens."""
 
     def __init__(self) -> None:
         self._root = ""
@@ -91,69 +94,67 @@ class LocalStorageBinding(OutputBinding):
             return None
         raise BindingError(f"unsupported operation {request.operation}")
 
-    def resolve(self, name: str, *, folder: bool = False) -> str:
-        """The real path ``name`` stands for under rootPath; BindingError when it is outside, or is rootPath
-        itself for a file operation."""
-        if not name and not folder:
+    def _beneath(self) -> Beneath:
+        return Beneath(self._root)
+
+    def _check_name(self, name: str) -> None:
+        if not name:
             raise BindingError("metadata fileName is required for this operation")
-        try:
-            resolved = os.path.realpath(os.path.join(self._root, name))
-        except (ValueError, OSError) as exc:
-            raise BindingError(f"invalid fileName {name!r}: {exc}") from None
-        if resolved != self._root and not resolved.startswith(self._root + os.sep):
-            raise BindingError(f"fileName {name!r} resolves to {resolved}, outside rootPath {self._root}; refused")
-        if resolved == self._root and not folder:
-            raise BindingError(f"fileName {name!r} names rootPath itself, not a file")
-        return resolved
+
+    def _folder_error(self, name: str, exc: IsADirectoryError) -> BindingError:
+        if exc.filename == self._root:
+            return BindingError(f"fileName {name!r} names rootPath itself, not a file")
+        return BindingError(f"fileName {name!r} names a folder, not a file: {exc.filename}")
 
     def _create(self, name: str, data: bytes) -> InvokeResponse:
-        path = self.resolve(name)
+        self._check_name(name)
         try:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            # O_NOFOLLOW: a link put there since resolve() is not followed out of rootPath.
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o666)
-            with os.fdopen(fd, "wb") as file:
-                file.write(decode_create_data(data))
+            path = self._beneath().write(name, decode_create_data(data))
+        except OutsideRoot as exc:
+            raise BindingError(f"{exc}; refused") from None
+        except IsADirectoryError as exc:
+            raise self._folder_error(name, exc) from None
         except OSError as exc:
-            raise BindingError(f"error creating file {path}: {exc.strerror or exc}") from None
+            raise BindingError(f"error creating file {exc.filename or name}: {exc.strerror or exc}") from None
         relative = os.path.relpath(path, self._root)
         return InvokeResponse(json.dumps({"fileName": relative}, separators=(",", ":")).encode())
 
     def _get(self, name: str) -> InvokeResponse:
-        path = self.resolve(name)
+        self._check_name(name)
         try:
-            return InvokeResponse(Path(path).read_bytes())
-        except FileNotFoundError:
-            raise BindingError(f"file not found: {path}") from None
+            data, _ = self._beneath().read(name)
+        except OutsideRoot as exc:
+            raise BindingError(f"{exc}; refused") from None
+        except FileNotFoundError as exc:
+            raise BindingError(f"file not found: {exc.filename or name}") from None
+        except IsADirectoryError as exc:
+            raise self._folder_error(name, exc) from None
         except OSError as exc:
-            raise BindingError(f"error reading file {path}: {exc.strerror or exc}") from None
+            raise BindingError(f"error reading file {exc.filename or name}: {exc.strerror or exc}") from None
+        return InvokeResponse(data)
 
     def _list(self, name: str) -> InvokeResponse:
-        path = self.resolve(name, folder=True)
-        if not os.path.exists(path):
-            raise BindingError(f"error getting stats for path {path}: no such file or directory")
-        if not os.path.isdir(path):
-            raise BindingError(f"unable to list files as the file specified is not a directory: {path}")
-        files: list[str] = []
-        _walk(path, files)
+        try:
+            files = self._beneath().list(name)
+        except OutsideRoot as exc:
+            raise BindingError(f"{exc}; refused") from None
+        except FileNotFoundError as exc:
+            raise BindingError(f"error getting stats for path {exc.filename}: no such file or directory") from None
+        except NotADirectoryError as exc:
+            raise BindingError(f"unable to list files as the file specified is not a directory: {exc.filename}") \
+                from None
+        except OSError as exc:
+            raise BindingError(f"error listing files in the directory {exc.filename or name}: "
+                               f"{exc.strerror or exc}") from None
         return InvokeResponse(json.dumps(files, separators=(",", ":"), ensure_ascii=False).encode())
 
     def _delete(self, name: str) -> None:
-        path = self.resolve(name)
+        self._check_name(name)
         try:
-            os.remove(path)
+            self._beneath().remove(name)
+        except OutsideRoot as exc:
+            raise BindingError(f"{exc}; refused") from None
+        except IsADirectoryError as exc:
+            raise self._folder_error(name, exc) from None
         except OSError as exc:
-            raise BindingError(f"error deleting file {path}: {exc.strerror or exc}") from None
-
-
-def _walk(folder: str, found: list[str]) -> None:
-    """Every non-folder under ``folder``, depth first in name order (Go's ``filepath.Walk``; links not followed)."""
-    try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
-    except OSError as exc:
-        raise BindingError(f"error listing files in the directory {folder}: {exc.strerror or exc}") from None
-    for entry in entries:
-        if entry.is_dir(follow_symlinks=False):
-            _walk(entry.path, found)
-        else:
-            found.append(entry.path)
+            raise BindingError(f"error deleting file {exc.filename or name}: {exc.strerror or exc}") from None

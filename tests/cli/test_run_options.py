@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tandem.sidecar.cli import run_cmd
 from tandem.sidecar.cli._output import Console, pump_lines
 from tandem.sidecar.cli._runner import RunOptions, app_env, sidecar_argv
+from tandem.sidecar.cli.daemon import main as tandemd
 from tandem.sidecar.cli.list_cmd import AppRow, format_age, render_table
 from tandem.sidecar.cli.run_cmd import resolve_resources, run
 
@@ -159,3 +162,18 @@ def test_run_offers_exactly_what_tandemd_accepts() -> None:
     assert choices(run, "log_level") == choices(tandemd, "log_level")
     for protocol in APP_PROTOCOLS:
         assert parse("-P", protocol.upper(), "--", "true")["app_protocol"] == protocol
+
+
+def test_sidecar_timeouts_and_startup_wait_reach_every_sidecar_through_tandemds_env(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    params = parse("--http-read-header-timeout", "2.5", "--app-startup-wait", "0", "-f", "tandem.yaml")
+    assert (params["http_read_header_timeout"], params["app_startup_wait"], params["http_idle_timeout"]) == \
+        (2.5, 0, None)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")}
+    monkeypatch.setattr(os, "environ", environ)
+    run_cmd._pass_to_sidecars(TANDEM_HTTP_READ_HEADER_TIMEOUT=2.5, TANDEM_APP_STARTUP_WAIT=0.0,
+                              TANDEM_HTTP_IDLE_TIMEOUT=None)
+    assert environ["TANDEM_HTTP_READ_HEADER_TIMEOUT"] == "2.5" and environ["TANDEM_APP_STARTUP_WAIT"] == "0.0"
+    assert "TANDEM_HTTP_IDLE_TIMEOUT" not in environ
+    with tandemd.make_context("tandemd", []) as ctx:
+        assert (ctx.params["read_header_timeout"], ctx.params["app_startup_wait"]) == (2.5, 0.0)

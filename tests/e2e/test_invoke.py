@@ -40,7 +40,7 @@ class Pair:
         self.app_port = free_port()
         self.app = start_echo(self.app_port)
         self.b = self.start_b()
-        self.a = launcher.start({}, app_id="a")
+        self.a = launcher.start({}, app_id="a", args=("--app-startup-wait", "1"))  # unknown ids fail soon
 
     def start_b(self, **kw: object) -> Sidecar:
         return self.launcher.start({}, app_id="b", args=("--app-port", str(self.app_port)), **kw)  # type: ignore[arg-type]

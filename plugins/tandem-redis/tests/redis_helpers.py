@@ -123,13 +123,13 @@ class Tandemd:
 
 
 def start_tandemd(base: Path, app_id: str, components: str, timeout: float = 30,
-                  args: tuple[str, ...] = ()) -> Tandemd:
+                  args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> Tandemd:
     """Start ``python -m tandem.sidecar`` with ``components`` (YAML) as its only resources path."""
     resources = base / f"resources-{app_id}"
     resources.mkdir()
     (resources / "components.yaml").write_text(components)
     log_path = base / f"tandemd-{app_id}.log"
-    env = {**os.environ, "TANDEM_HOME": str(base / "home")}
+    env = {**os.environ, "TANDEM_HOME": str(base / "home"), **(env or {})}
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tandem.sidecar", "--app-id", app_id, "--dapr-http-port", "0",

@@ -51,7 +51,9 @@ class Cluster:
 
 @pytest.fixture
 def cluster(tmp_path: Path, shared_redis: redis.Redis) -> Iterator[Cluster]:
-    """Two actor hosts of one app id, each with its own TANDEM_HOME: they share nothing but Redis."""
+    """Two actor hosts of one app id, each with its own TANDEM_HOME: they share nothing but Redis (and the
+    internal secret, as sidecars on two machines must)."""
+    shared = {"TANDEM_INTERNAL_SECRET": f"cluster-{uuid.uuid4().hex}"}
     found = Cluster(f"redis-actors-{uuid.uuid4().hex[:8]}", f"Counter{uuid.uuid4().hex[:8]}", [])
     apps: list[subprocess.Popen[bytes]] = []
     try:
@@ -63,7 +65,7 @@ def cluster(tmp_path: Path, shared_redis: redis.Redis) -> Iterator[Cluster]:
                                           json.dumps({"entities": [found.actor_type]})]))
             found.sidecars.append(start_tandemd(
                 base, found.app_id, STATESTORE,
-                args=("--dapr-http-port", str(http_port), "--app-port", str(app_port))))
+                args=("--dapr-http-port", str(http_port), "--app-port", str(app_port)), env=shared))
         yield found
     finally:
         for sidecar in found.sidecars:

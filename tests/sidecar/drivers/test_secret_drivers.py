@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,15 @@ async def test_bad_configuration_is_a_metadata_error_without_the_content(
     with pytest.raises(MetadataError, match=problem) as caught:
         await LocalFileSecretStore().init(meta("secretstores.local.file", **properties))
     assert "hunter2" not in str(caught.value)
+
+
+async def test_a_secrets_file_that_is_no_regular_file_is_refused_not_waited_on(tmp_path: Path) -> None:
+    """A FIFO would block the start-up forever on its open; a folder is no secrets file either."""
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "folder").mkdir()
+    for name in ("fifo", "folder"):
+        with pytest.raises(MetadataError, match="not a regular file"):
+            await LocalFileSecretStore().init(meta("secretstores.local.file", secretsFile=str(tmp_path / name)))
 
 
 ENV = {"PATH": "/bin", "MYAPP_DB": "db-pass", "MYAPP_": "bare", "DAPR_API_TOKEN": "t", "APP_API_TOKEN": "t",
