@@ -79,12 +79,7 @@ def record_app(folder: Path, sidecar_pid: int, app_pid: int) -> Path:
     private_run_folder(folder)
     group = AppGroup(app_pid, psutil.Process(app_pid).create_time(), os.getpid())
     path = folder / f"{sidecar_pid}.app"
-    tmp = path.with_suffix(".app-tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as file:
-        os.fchmod(file.fileno(), 0o600)
-        file.write(json.dumps(asdict(group)))
-    os.replace(tmp, path)
+    _write_private(path, path.with_suffix(".app-tmp"), json.dumps(asdict(group)))
     return path
 
 
@@ -107,6 +102,15 @@ def private_run_folder(folder: Path) -> Path:
     return folder
 
 
+def _write_private(path: Path, tmp: Path, text: str) -> None:
+    """Replace ``path`` atomically with ``text``, readable by its user only (0600 from creation)."""
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        os.fchmod(file.fileno(), 0o600)  # a stale temporary file left by a crash keeps its old mode otherwise
+        file.write(text)
+    os.replace(tmp, path)
+
+
 def register(folder: Path, instance: Instance) -> Path:
     """Write ``instance`` atomically, readable by its user only (0600 from creation); returns the file to
     remove at exit."""
@@ -115,12 +119,7 @@ def register(folder: Path, instance: Instance) -> Path:
         instance = Instance(**{**instance.to_json(), "resources_paths": instance.resources_paths,
                                "create_time": psutil.Process(instance.pid).create_time()})
     path = folder / f"{instance.pid}.json"
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as file:
-        os.fchmod(file.fileno(), 0o600)  # a stale temporary file left by a crash keeps its old mode otherwise
-        file.write(json.dumps(instance.to_json()))
-    os.replace(tmp, path)
+    _write_private(path, path.with_suffix(".tmp"), json.dumps(instance.to_json()))
     return path
 
 

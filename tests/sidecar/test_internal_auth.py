@@ -141,3 +141,16 @@ async def test_the_right_secret_passes_and_is_not_passed_on(anyio_backend: str) 
         reply = await client.post("/neworder", headers={HEADER: "the-right-secret-0123", "x-kept": "1"})
     assert reply.status_code == 200 and reply.text == "app"
     assert app.seen[0][b"x-kept"] == b"1" and HEADER.encode() not in app.seen[0]
+
+
+def test_the_app_record_beside_a_sidecar_is_not_world_readable(tmp_path: Path, open_umask: None) -> None:
+    run = tmp_path / "home" / "run"
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        path = instances.record_app(run, sidecar_pid=os.getpid(), app_pid=child.pid)
+        assert mode(run) == 0o700 and mode(path) == 0o600
+        recorded = instances.recorded_app(run, os.getpid())
+        assert recorded is not None and recorded.pid == child.pid
+    finally:
+        child.kill()
+        child.wait()
