@@ -14,41 +14,20 @@ every interest payment.
 from __future__ import annotations
 
 import argparse
-import json
-import socket
 import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import IO
 
 HERE = Path(__file__).resolve().parent
-TANDEM = [sys.executable, "-m", "tandem.sidecar.cli.main"]
+sys.path.insert(0, str(HERE.parent))  # the examples' shared launcher, _launch.py
+from _launch import TANDEM, echo, free_port, running  # noqa: E402
+
 APPS = ("bank", "bank-client")
 
 
 def say(message: str) -> None:
     print(f"[actors] {message}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def running(app_id: str) -> bool:
-    listed = subprocess.run([*TANDEM, "list", "-o", "json"], capture_output=True, text=True, check=False)
-    try:
-        return any(entry.get("appId") == app_id for entry in json.loads(listed.stdout or "[]"))
-    except ValueError:
-        return False
-
-
-def echo(stream: IO[bytes]) -> None:
-    for line in iter(stream.readline, b""):
-        sys.stdout.buffer.write(line)
-        sys.stdout.buffer.flush()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,9 +13,7 @@ when the job printed ``--ticks`` reports and each file is there, 1 otherwise.
 from __future__ import annotations
 
 import argparse
-import json
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -24,7 +22,9 @@ from pathlib import Path
 from typing import IO
 
 HERE = Path(__file__).resolve().parent
-TANDEM = [sys.executable, "-m", "tandem.sidecar.cli.main"]
+sys.path.insert(0, str(HERE.parent))  # the examples' shared launcher, _launch.py
+from _launch import TANDEM, free_port, running  # noqa: E402
+
 APP_ID = "cron-job"
 _ANSI = re.compile(rb"\x1b\[[0-9;]*m")
 _WROTE = re.compile(rb"tick (\d+): wrote (\S+)")
@@ -32,20 +32,6 @@ _WROTE = re.compile(rb"tick (\d+): wrote (\S+)")
 
 def say(message: str) -> None:
     print(f"[bindings] {message}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def running(app_id: str) -> bool:
-    listed = subprocess.run([*TANDEM, "list", "-o", "json"], capture_output=True, text=True, check=False)
-    try:
-        return any(entry.get("appId") == app_id for entry in json.loads(listed.stdout or "[]"))
-    except ValueError:
-        return False
 
 
 class Job:

@@ -14,7 +14,6 @@ Exits with the client's exit code. Needs ``tandem init`` (or a ``statestore`` co
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import socket
 import subprocess
@@ -23,27 +22,14 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-TANDEM = [sys.executable, "-m", "tandem.sidecar.cli.main"]
+sys.path.insert(0, str(HERE.parent))  # the examples' shared launcher, _launch.py
+from _launch import TANDEM, free_port, running  # noqa: E402
+
 ORDER = "order"
 
 
 def say(message: str) -> None:
     print(f"[hello-world] {message}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def running(app_id: str) -> bool:
-    """Whether `tandem list` shows `app_id` (two services with one id would share the calls)."""
-    listed = subprocess.run([*TANDEM, "list", "-o", "json"], capture_output=True, text=True, check=False)
-    try:
-        return any(entry.get("appId") == app_id for entry in json.loads(listed.stdout or "[]"))
-    except ValueError:
-        return False
 
 
 def wait_listening(proc: subprocess.Popen[bytes], port: int, timeout: float) -> bool:

@@ -30,7 +30,9 @@ from pathlib import Path
 from typing import IO, Any
 
 HERE = Path(__file__).resolve().parent
-TANDEM = [sys.executable, "-m", "tandem.sidecar.cli.main"]
+sys.path.insert(0, str(HERE.parent))  # the examples' shared launcher, _launch.py
+from _launch import TANDEM, free_port, running  # noqa: E402
+
 PUBSUB, TOPIC = "pubsub", "orders"
 SUBSCRIBERS = {"subscriber": "subscriber.py", "plain-subscriber": "plain_subscriber.py"}
 
@@ -42,21 +44,6 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 def say(message: str) -> None:
     print(f"[pubsub] {message}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def running(app_id: str) -> bool:
-    """Whether `tandem list` shows `app_id` (a second one would share the orders)."""
-    listed = subprocess.run([*TANDEM, "list", "-o", "json"], capture_output=True, text=True, check=False)
-    try:
-        return any(entry.get("appId") == app_id for entry in json.loads(listed.stdout or "[]"))
-    except ValueError:
-        return False
 
 
 @dataclass
