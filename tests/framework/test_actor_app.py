@@ -7,17 +7,15 @@ Nothing here touches actor state, so no request leaves the app; the sidecar-faci
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from collections import defaultdict
-from collections.abc import AsyncIterator, MutableMapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import anyio
 import httpx
 import pytest
 from fastapi import FastAPI
+from lifespan_support import serving
 
 from tandem import Actor, ActorConfig, App, CancelReminder, Reentrancy, actor_method
 from tandem.actors.durations import go_duration, wire_time
@@ -412,22 +410,6 @@ async def test_reminders_reach_receive_reminder_and_can_cancel_themselves() -> N
 
 
 # -- wrapping and lifespan -------------------------------------------------------------
-
-
-@contextlib.asynccontextmanager
-async def serving(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """Run the ASGI lifespan around the block, as a server does."""
-    to_app_send, to_app_receive = anyio.create_memory_object_stream[dict[str, Any]](4)
-    from_app_send, from_app_receive = anyio.create_memory_object_stream[MutableMapping[str, Any]](4)
-    scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}, "state": {}}
-    async with to_app_send, to_app_receive, from_app_send, from_app_receive, anyio.create_task_group() as tg:
-        tg.start_soon(app, scope, to_app_receive.receive, from_app_send.send)
-        await to_app_send.send({"type": "lifespan.startup"})
-        assert (await from_app_receive.receive())["type"] == "lifespan.startup.complete"
-        async with client_for(app) as http:
-            yield http
-        await to_app_send.send({"type": "lifespan.shutdown"})
-        assert (await from_app_receive.receive())["type"] == "lifespan.shutdown.complete"
 
 
 @pytest.mark.anyio
